@@ -1,0 +1,188 @@
+"""CWMP value types and their exact text forms.
+
+TR-069 carries every parameter value as text tagged with an ``xsi:type``. This module converts between that text
+and Python values, strictly on output (we must never emit something a schema-validating CPE rejects) and leniently
+on input (real stacks send ``1``/``true``/``TRUE``, dateTimes without zone or fraction, and worse).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import re
+from datetime import datetime, timedelta, timezone
+
+__all__ = [
+    "XsdType",
+    "UNKNOWN_TIME",
+    "CwmpValue",
+    "parse_value",
+    "format_value",
+    "parse_datetime",
+    "format_datetime",
+    "parse_bool",
+    "ValueRangeError",
+]
+
+
+class XsdType(str, enum.Enum):
+    """The TR-069 parameter value types (TR-106 section 3.2), named as they appear in ``xsi:type``."""
+
+    STRING = "string"
+    INT = "int"
+    UNSIGNED_INT = "unsignedInt"
+    LONG = "long"
+    UNSIGNED_LONG = "unsignedLong"
+    BOOLEAN = "boolean"
+    DATETIME = "dateTime"
+    BASE64 = "base64"
+    HEXBINARY = "hexBinary"
+
+    @classmethod
+    def from_wire(cls, text: str | None) -> "XsdType":
+        """Map an ``xsi:type`` attribute (any prefix, any case of the local part) to a type; unknown means string.
+
+        Devices send ``xsd:string``, ``string``, ``soap-enc:string``, ``xsd:UnsignedInt`` and ``anySimpleType``.
+        """
+        if not text:
+            return cls.STRING
+        local = text.rpartition(":")[2]
+        found = _WIRE_NAMES.get(local) or _WIRE_NAMES.get(local.lower())
+        return found or cls.STRING
+
+
+_WIRE_NAMES: dict[str, XsdType] = {t.value: t for t in XsdType}
+_WIRE_NAMES.update({t.value.lower(): t for t in XsdType})
+_WIRE_NAMES["base64binary"] = XsdType.BASE64
+
+# A parameter value as Python sees it. str is also used for any value a device sent that does not fit its declared
+# type: we keep the device's text rather than lose it.
+CwmpValue = str | int | bool | datetime | bytes
+
+# TR-069 uses 0001-01-01T00:00:00Z for "unknown time".
+UNKNOWN_TIME = datetime(1, 1, 1, tzinfo=timezone.utc)
+
+_INT_RANGES: dict[XsdType, tuple[int, int]] = {
+    XsdType.INT: (-(2**31), 2**31 - 1),
+    XsdType.UNSIGNED_INT: (0, 2**32 - 1),
+    XsdType.LONG: (-(2**63), 2**63 - 1),
+    XsdType.UNSIGNED_LONG: (0, 2**64 - 1),
+}
+
+
+class ValueRangeError(ValueError):
+    """A value that cannot be represented in its declared CWMP type."""
+
+
+def parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true"):
+        return True
+    if lowered in ("0", "false"):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+_DATETIME_RE = re.compile(
+    r"^\s*(-?\d{4,})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?\s*(Z|z|[+-]\d{2}:?\d{2})?\s*$"
+)
+
+
+def parse_datetime(text: str) -> datetime:
+    """Parse an xsd:dateTime as devices send it: with or without fraction and zone. No zone gives a naive datetime
+    (TR-069: local time of the device, or time since boot for years before 1000)."""
+    match = _DATETIME_RE.match(text)
+    if match is None:
+        raise ValueError(f"not a dateTime: {text!r}")
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    micro = int((fraction + "000000")[:6]) if fraction else 0
+    tz = None
+    if zone:
+        if zone in ("Z", "z"):
+            tz = timezone.utc
+        else:
+            sign = -1 if zone[0] == "-" else 1
+            digits = zone[1:].replace(":", "")
+            tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    second_int = int(second)
+    leap = second_int == 60  # a leap second is valid xsd; Python cannot hold it
+    value = datetime(int(year), int(month), int(day), int(hour), int(minute), 59 if leap else second_int, micro, tz)
+    return value + timedelta(seconds=1) if leap else value
+
+
+def format_datetime(value: datetime) -> str:
+    """The canonical form we emit: seconds always, a fraction only when non-zero, ``Z`` for UTC."""
+    text = f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+    if value.microsecond:
+        text += f".{value.microsecond:06d}".rstrip("0")
+    offset = value.utcoffset()
+    if offset is None:
+        return text
+    if offset == timedelta(0):
+        return text + "Z"
+    total = int(offset.total_seconds())
+    sign = "-" if total < 0 else "+"
+    total = abs(total)
+    return f"{text}{sign}{total // 3600:02d}:{total % 3600 // 60:02d}"
+
+
+def parse_value(xsd_type: XsdType, text: str | None) -> CwmpValue:
+    """Text from the wire to a Python value. Raises ValueError when the text does not fit the type; callers that
+    must be lenient keep the raw text instead."""
+    text = text or ""
+    if xsd_type is XsdType.STRING:
+        return text
+    if xsd_type in _INT_RANGES:
+        number = int(text.strip())
+        low, high = _INT_RANGES[xsd_type]
+        if not low <= number <= high:
+            raise ValueRangeError(f"{number} outside {xsd_type.value}")
+        return number
+    if xsd_type is XsdType.BOOLEAN:
+        return parse_bool(text)
+    if xsd_type is XsdType.DATETIME:
+        return parse_datetime(text)
+    if xsd_type is XsdType.BASE64:
+        try:
+            return base64.b64decode("".join(text.split()), validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"not base64: {exc}") from None
+    if xsd_type is XsdType.HEXBINARY:
+        return bytes.fromhex(text.strip())
+    raise AssertionError(xsd_type)
+
+
+def format_value(xsd_type: XsdType, value: CwmpValue) -> str:
+    """A Python value to the exact text for its type. A str is trusted as already being the wire form (a value kept
+    verbatim from a device, or an operator's literal), except that it must still fit a numeric or boolean type."""
+    if isinstance(value, str):
+        if xsd_type in _INT_RANGES or xsd_type is XsdType.BOOLEAN:
+            return format_value(xsd_type, parse_value(xsd_type, value))
+        return value
+    if xsd_type in _INT_RANGES:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueRangeError(f"{value!r} is not an integer for {xsd_type.value}")
+        low, high = _INT_RANGES[xsd_type]
+        if not low <= value <= high:
+            raise ValueRangeError(f"{value} outside {xsd_type.value}")
+        return str(value)
+    if xsd_type is XsdType.BOOLEAN:
+        if not isinstance(value, bool):
+            raise ValueRangeError(f"{value!r} is not a boolean")
+        return "true" if value else "false"
+    if xsd_type is XsdType.DATETIME:
+        if not isinstance(value, datetime):
+            raise ValueRangeError(f"{value!r} is not a datetime")
+        return format_datetime(value)
+    if xsd_type is XsdType.BASE64:
+        if not isinstance(value, bytes):
+            raise ValueRangeError(f"{value!r} is not bytes")
+        return base64.b64encode(value).decode("ascii")
+    if xsd_type is XsdType.HEXBINARY:
+        if not isinstance(value, bytes):
+            raise ValueRangeError(f"{value!r} is not bytes")
+        return value.hex()
+    if xsd_type is XsdType.STRING:
+        raise ValueRangeError(f"{value!r} is not a string")
+    raise AssertionError(xsd_type)
