@@ -39,6 +39,12 @@ class XsdType(str, enum.Enum):
     BASE64 = "base64"
     HEXBINARY = "hexBinary"
 
+    @property
+    def wire_name(self) -> str:
+        """The XML Schema type to put in ``xsi:type``. TR-069 calls it "base64", but only ``base64Binary`` is an XML
+        Schema type; a validating CPE rejects ``xsd:base64``."""
+        return "base64Binary" if self is XsdType.BASE64 else self.value
+
     @classmethod
     def from_wire(cls, text: str | None) -> "XsdType":
         """Map an ``xsi:type`` attribute (any prefix, any case of the local part) to a type; unknown means string.

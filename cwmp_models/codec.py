@@ -1,0 +1,629 @@
+"""The CWMP SOAP codec: ``parse(bytes) -> Envelope`` and ``serialize(Envelope) -> bytes``.
+
+Two rules shape it:
+
+* **Strict out.** What we emit is exactly what the official schemas require (FIELD-NOTES "Versions and XML shape"):
+  only the RPC element and header elements are namespace-qualified, always with the ``cwmp:`` prefix; every array
+  carries ``soap-enc:arrayType="…[N]"``; every ``Value`` carries ``xsi:type``; ``cwmp:ID`` has
+  ``mustUnderstand="1"``; schema length limits are enforced; no XML declaration unless asked for.
+* **Lenient in, but never unsafe.** Any prefixes, 1999 or 2001 xsi, wrong or missing array counts, values without
+  ``xsi:type``, odd booleans and dateTimes, unknown extra elements, qualified children — all accepted. Hostile XML
+  (DTDs, entities, absurd depth or size, broken encodings) is refused with one typed error, :class:`CwmpParseError`.
+
+Both directions are driven by the ``FIELDS`` tables of :mod:`cwmp_models.messages`, compiled once at import into
+per-class plans, so parsing walks each element's children exactly once (FIELD-NOTES: ~3x faster than ``find()``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Callable
+
+from lxml import etree
+
+from . import messages as m
+from .envelope import (
+    CWMP_NAMESPACES,
+    NS_CWMP_1_2,
+    NS_SOAP_ENC,
+    NS_SOAP_ENV,
+    NS_XSD,
+    NS_XSI,
+    NS_XSI_1999,
+    Envelope,
+    schema_defines,
+)
+from .schema import BOOL, DATETIME, INT, STR, UINT, VALUE, ArrayKind, ChoiceKind, Field, Kind, RepeatedKind, StructKind
+from .types import UNKNOWN_TIME, XsdType, format_datetime, format_value, parse_bool, parse_datetime, parse_value
+
+__all__ = [
+    "CwmpError",
+    "CwmpParseError",
+    "CwmpSerializeError",
+    "CwmpProtocolError",
+    "parse",
+    "serialize",
+    "check_reply",
+    "DEFAULT_MAX_SIZE",
+]
+
+DEFAULT_MAX_SIZE = 1 << 20
+
+
+class CwmpError(Exception):
+    """Base of the codec's errors. ``reason`` is short, safe to log and to show a device."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class CwmpParseError(CwmpError):
+    """Input that is not an acceptable CWMP envelope (malformed, hostile, or not CWMP)."""
+
+
+class CwmpSerializeError(CwmpError, ValueError):
+    """A message that cannot be emitted as schema-valid CWMP (a length limit, a bad value, an RPC unknown to the
+    namespace)."""
+
+
+class CwmpProtocolError(CwmpError):
+    """A well-formed envelope that does not fit the exchange (e.g. a response to nothing, a wrong ID)."""
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Parsing
+# --------------------------------------------------------------------------------------------------------------------
+
+_ENVELOPE = f"{{{NS_SOAP_ENV}}}Envelope"
+_XSI_TYPE = f"{{{NS_XSI}}}type"
+_XSI_TYPE_1999 = f"{{{NS_XSI_1999}}}type"
+_SOAP_ENC_ARRAY_TYPE = f"{{{NS_SOAP_ENC}}}arrayType"
+
+
+def _new_parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_pis=True,
+        remove_comments=True,
+        collect_ids=False,
+    )
+
+
+# lxml parsers are reusable but not thread-safe; the reactor is single-threaded and tests that use threads create
+# their own through parse(..., parser=...).
+_PARSER = _new_parser()
+
+
+def _local(tag: Any) -> str | None:
+    if not isinstance(tag, str):  # comments and processing instructions have a function as tag
+        return None
+    if tag[0] == "{":
+        return tag[tag.index("}") + 1 :]
+    return tag
+
+
+def _text(element: etree._Element) -> str:
+    return element.text or ""
+
+
+def _decode_int(element: etree._Element) -> int:
+    text = _text(element).strip()
+    try:
+        return int(text)
+    except ValueError:
+        raise CwmpParseError(f"{_local(element.tag)}: not an integer") from None
+
+
+def _decode_bool(element: etree._Element) -> bool:
+    try:
+        return parse_bool(_text(element))
+    except ValueError:
+        raise CwmpParseError(f"{_local(element.tag)}: not a boolean") from None
+
+
+def _decode_datetime(element: etree._Element) -> datetime:
+    # Real stacks occasionally send garbage here (CurrentTime "0", empty StartTime); the field is informational for
+    # the ACS, so the unknown-time value is the honest reading rather than rejecting the whole message.
+    try:
+        return parse_datetime(_text(element))
+    except ValueError:
+        return UNKNOWN_TIME
+
+
+def _value_type(element: etree._Element) -> XsdType:
+    declared = element.get(_XSI_TYPE) or element.get(_XSI_TYPE_1999) or element.get("type")
+    return XsdType.from_wire(declared)
+
+
+def _decode_parameter_value(element: etree._Element) -> m.ParameterValueStruct:
+    # The hot path of every Inform and GetParameterValuesResponse: written out by hand rather than via the plan.
+    name = ""
+    value_element = None
+    for child in element:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        if tag[0] == "{":
+            tag = tag[tag.index("}") + 1 :]
+        if tag == "Name":
+            name = child.text or ""
+        elif tag == "Value":
+            value_element = child
+    if value_element is None:
+        return m.ParameterValueStruct(name, "", XsdType.STRING)
+    value_type = _value_type(value_element)
+    text = value_element.text or ""
+    if value_type is XsdType.STRING:
+        return m.ParameterValueStruct(name, text, value_type)
+    try:
+        return m.ParameterValueStruct(name, parse_value(value_type, text), value_type)
+    except ValueError:
+        # Keep the device's own text rather than lose the value; the declared type is kept so nothing is invented.
+        return m.ParameterValueStruct(name, text, value_type)
+
+
+Decoder = Callable[[etree._Element], Any]
+
+
+def _array_decoder(kind: ArrayKind) -> Decoder:
+    item = _decoder(kind.item)
+    max_items = kind.max_items
+
+    def decode(element: etree._Element) -> list:
+        # The arrayType count is ignored: devices pad it, get it wrong or leave it out. The children are the truth.
+        items = [item(child) for child in element if isinstance(child.tag, str)]
+        if max_items is not None and len(items) > max_items:
+            raise CwmpParseError(f"{_local(element.tag)}: more than {max_items} items")
+        return items
+
+    return decode
+
+
+def _choice_decoder(kind: ChoiceKind) -> Decoder:
+    by_name = {name: _struct_decoder(cls) for name, cls in kind.choices}
+
+    def decode(element: etree._Element) -> Any:
+        declared = (element.get(_XSI_TYPE) or element.get(_XSI_TYPE_1999) or "").rpartition(":")[2]
+        decoder = by_name.get(declared)
+        if decoder is None:
+            raise CwmpParseError(f"{_local(element.tag)}: unknown xsi:type {declared or '(none)'}")
+        return decoder(element)
+
+    return decode
+
+
+def _decoder(kind: Kind) -> Decoder:
+    if kind is STR:
+        return _text
+    if kind is INT or kind is UINT:
+        return _decode_int
+    if kind is BOOL:
+        return _decode_bool
+    if kind is DATETIME:
+        return _decode_datetime
+    if isinstance(kind, StructKind):
+        if kind.cls is m.ParameterValueStruct:
+            return _decode_parameter_value
+        return _struct_decoder(kind.cls)
+    if isinstance(kind, ArrayKind):
+        return _array_decoder(kind)
+    if isinstance(kind, ChoiceKind):
+        return _choice_decoder(kind)
+    raise AssertionError(f"no decoder for {kind!r}")
+
+
+_STRUCT_DECODERS: dict[type, Decoder] = {}
+
+
+def _struct_decoder(cls: type) -> Decoder:
+    if cls in _STRUCT_DECODERS:
+        return _STRUCT_DECODERS[cls]
+    plan: dict[str, tuple[str, Decoder, bool]] = {}
+    repeated_attrs = []
+    for spec in cls.FIELDS:
+        repeated = isinstance(spec.kind, RepeatedKind)
+        inner = spec.kind.item if repeated else spec.kind
+        plan[spec.tag] = (spec.attr, _decoder(inner), repeated)
+        if repeated:
+            repeated_attrs.append(spec.attr)
+    name = getattr(cls, "NAME", cls.__name__)
+
+    def decode(element: etree._Element) -> Any:
+        values: dict[str, Any] = {attr: [] for attr in repeated_attrs}
+        for child in element:
+            tag = child.tag
+            if not isinstance(tag, str):
+                continue
+            if tag[0] == "{":
+                tag = tag[tag.index("}") + 1 :]
+            entry = plan.get(tag)
+            if entry is None:
+                continue  # unknown extra elements are tolerated
+            attr, decoder, repeated = entry
+            if repeated:
+                values[attr].append(decoder(child))
+            else:
+                values[attr] = decoder(child)
+        try:
+            return cls(**values)
+        except TypeError:
+            missing = [spec.tag for spec in cls.FIELDS if spec.attr not in values]
+            raise CwmpParseError(f"{name}: missing {', '.join(missing) or 'fields'}") from None
+
+    _STRUCT_DECODERS[cls] = decode
+    return decode
+
+
+_MESSAGE_DECODERS: dict[str, Decoder] = {
+    cls.NAME: _struct_decoder(cls) for cls in m.ALL_MESSAGES if cls is not m.Fault
+}
+
+
+def _decode_soap_fault(element: etree._Element) -> m.Fault:
+    faultstring = ""
+    cwmp_fault = None
+    for child in element:
+        tag = _local(child.tag)
+        if tag == "faultstring":
+            faultstring = _text(child)
+        elif tag == "detail":
+            for entry in child:
+                if _local(entry.tag) == "Fault":
+                    cwmp_fault = entry
+    if cwmp_fault is None:
+        # A bare SOAP fault has no CWMP code; 0 marks "no code given" and keeps the SOAP text for the record.
+        return m.Fault(0, faultstring)
+    return _FAULT_DECODER(cwmp_fault)
+
+
+_FAULT_DECODER = _struct_decoder(m.Fault)
+
+_HEADER_FIELDS: dict[str, tuple[str, Decoder]] = {
+    "ID": ("id", _text),
+    "HoldRequests": ("hold_requests", _decode_bool),
+    "SessionTimeout": ("session_timeout", _decode_int),
+    "SupportedCWMPVersions": ("supported_cwmp_versions", _text),
+    "UseCWMPVersion": ("use_cwmp_version", _text),
+    "NoMoreRequests": ("no_more_requests", _decode_bool),
+}
+
+_HOSTILE_MARKERS = (b"<!DOCTYPE", b"<!ENTITY", b"<!doctype")
+
+
+def _namespace_of(tag: str) -> str | None:
+    if tag[0] == "{":
+        return tag[1 : tag.index("}")]
+    return None
+
+
+def parse(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, parser: etree.XMLParser | None = None) -> Envelope:
+    """Parse one CWMP envelope. Raises :class:`CwmpParseError` with a short reason for anything unacceptable."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CwmpParseError("input is not bytes")
+    if len(data) > max_size:
+        raise CwmpParseError(f"envelope larger than {max_size} bytes")
+    data = bytes(data)
+    if not data.strip():
+        raise CwmpParseError("empty document")
+    # SOAP forbids DTDs; refusing before parsing also means no entity, however nested, is ever looked at.
+    for marker in _HOSTILE_MARKERS:
+        if marker in data:
+            raise CwmpParseError("DOCTYPE or ENTITY declarations are not allowed")
+    try:
+        root = etree.fromstring(data, parser or _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise CwmpParseError(f"malformed XML: {_short(exc)}") from None
+    except (ValueError, etree.LxmlError) as exc:
+        raise CwmpParseError(f"unreadable XML: {_short(exc)}") from None
+    if root.getroottree().docinfo.doctype:
+        raise CwmpParseError("DOCTYPE declarations are not allowed")
+    if root.tag != _ENVELOPE:
+        raise CwmpParseError(f"root element is {_local(root.tag)!r}, not a SOAP 1.1 Envelope")
+
+    header = body = None
+    for child in root:
+        tag = child.tag
+        if tag == f"{{{NS_SOAP_ENV}}}Header":
+            header = child
+        elif tag == f"{{{NS_SOAP_ENV}}}Body":
+            body = child
+    if body is None:
+        raise CwmpParseError("envelope has no Body")
+
+    envelope = Envelope(None)
+    namespace = None
+    if header is not None:
+        for child in header:
+            tag = child.tag
+            if not isinstance(tag, str):
+                continue
+            entry = _HEADER_FIELDS.get(_local(tag))
+            if entry is None:
+                continue
+            attr, decoder = entry
+            setattr(envelope, attr, decoder(child))
+            child_ns = _namespace_of(tag)
+            if child_ns in CWMP_NAMESPACES:
+                namespace = child_ns
+
+    entries = [child for child in body if isinstance(child.tag, str)]
+    if len(entries) > 1:
+        raise CwmpParseError(f"Body holds {len(entries)} elements; CWMP allows one")
+    if entries:
+        element = entries[0]
+        name = _local(element.tag)
+        element_ns = _namespace_of(element.tag)
+        if name == "Fault" and element_ns == NS_SOAP_ENV:
+            envelope.body = _decode_soap_fault(element)
+        else:
+            decoder = _MESSAGE_DECODERS.get(name)
+            if decoder is None:
+                raise CwmpParseError(f"unknown CWMP method {name!r}")
+            if element_ns is not None and element_ns not in CWMP_NAMESPACES:
+                raise CwmpParseError(f"{name} is in unknown namespace {element_ns!r}")
+            envelope.body = decoder(element)
+            namespace = element_ns or namespace
+    envelope.namespace = namespace or NS_CWMP_1_2
+    return envelope
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:160]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Serializing
+# --------------------------------------------------------------------------------------------------------------------
+
+# XML 1.0 cannot carry these at all, escaped or not.
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_NEEDS_ESCAPE = re.compile("[&<>\r]")
+
+
+def _escape(text: str, where: str) -> str:
+    if _XML_FORBIDDEN.search(text):
+        raise CwmpSerializeError(f"{where}: contains a character XML cannot carry")
+    if _NEEDS_ESCAPE.search(text):
+        return text.translate(_ESCAPES)
+    return text
+
+
+Encoder = Callable[[Any, str, list], None]
+
+
+def _check_len(text: str, limit: int | None, where: str) -> None:
+    if limit is not None and len(text) > limit:
+        raise CwmpSerializeError(f"{where}: longer than {limit} characters")
+
+
+def _scalar_encoder(kind: Kind, max_len: int | None) -> Encoder:
+    if kind is STR:
+
+        def encode_str(value: Any, tag: str, out: list) -> None:
+            if not isinstance(value, str):
+                raise CwmpSerializeError(f"{tag}: expected a string, got {type(value).__name__}")
+            _check_len(value, max_len, tag)
+            out.append(f"<{tag}>{_escape(value, tag)}</{tag}>")
+
+        return encode_str
+    xsd = {INT: XsdType.INT, UINT: XsdType.UNSIGNED_INT, BOOL: XsdType.BOOLEAN}.get(kind)
+    if xsd is not None:
+
+        def encode_number(value: Any, tag: str, out: list) -> None:
+            try:
+                text = format_value(xsd, value)
+            except ValueError as exc:
+                raise CwmpSerializeError(f"{tag}: {exc}") from None
+            out.append(f"<{tag}>{text}</{tag}>")
+
+        return encode_number
+    if kind is DATETIME:
+
+        def encode_datetime(value: Any, tag: str, out: list) -> None:
+            if not isinstance(value, datetime):
+                raise CwmpSerializeError(f"{tag}: expected a datetime")
+            out.append(f"<{tag}>{format_datetime(value)}</{tag}>")
+
+        return encode_datetime
+    raise AssertionError(kind)
+
+
+def _encode_parameter_value(item: Any, tag: str, out: list) -> None:
+    if not isinstance(item, m.ParameterValueStruct):
+        raise CwmpSerializeError(f"{tag}: expected ParameterValueStruct")
+    name = item.name
+    if len(name) > 256:
+        raise CwmpSerializeError("ParameterValueStruct Name: longer than 256 characters")
+    value_type = item.type
+    try:
+        text = format_value(value_type, item.value)
+    except ValueError as exc:
+        raise CwmpSerializeError(f"Value of {name}: {exc}") from None
+    out.append(
+        f'<ParameterValueStruct><Name>{_escape(name, "Name")}</Name>'
+        f'<Value xsi:type="xsd:{value_type.wire_name}">{_escape(text, name)}</Value></ParameterValueStruct>'
+    )
+
+
+def _struct_encoder(cls: type) -> Encoder:
+    plan = [(spec.attr, spec.tag, _field_encoder(spec), spec.optional) for spec in cls.FIELDS]
+
+    def encode_struct(value: Any, tag: str, out: list, type_attr: str = "") -> None:
+        if not isinstance(value, cls):
+            raise CwmpSerializeError(f"{tag}: expected {cls.__name__}, got {type(value).__name__}")
+        out.append(f"<{tag}{type_attr}>")
+        for attr, child_tag, encoder, optional in plan:
+            child = getattr(value, attr)
+            if child is None and optional:
+                continue
+            encoder(child, child_tag, out)
+        out.append(f"</{tag}>")
+
+    return encode_struct
+
+
+def _field_encoder(spec: Field) -> Encoder:
+    kind = spec.kind
+    if isinstance(kind, RepeatedKind):
+        item = _kind_encoder(kind.item, spec.max_len)
+
+        def encode_repeated(values: Any, tag: str, out: list) -> None:
+            for value in values or ():
+                item(value, tag, out)
+
+        return encode_repeated
+    return _kind_encoder(kind, spec.max_len)
+
+
+def _kind_encoder(kind: Kind, max_len: int | None) -> Encoder:
+    if isinstance(kind, StructKind):
+        if kind.cls is m.ParameterValueStruct:
+            return _encode_parameter_value
+        return _struct_encoder(kind.cls)
+    if isinstance(kind, ArrayKind):
+        return _array_encoder(kind)
+    if isinstance(kind, ChoiceKind):
+        return _choice_encoder(kind)
+    return _scalar_encoder(kind, max_len)
+
+
+def _array_encoder(kind: ArrayKind) -> Encoder:
+    item = _kind_encoder(kind.item, kind.item_max_len)
+    item_tag = kind.item_tag
+    array_type = kind.array_type
+    max_items = kind.max_items
+
+    def encode_array(values: Any, tag: str, out: list) -> None:
+        values = list(values or ())
+        if max_items is not None and len(values) > max_items:
+            raise CwmpSerializeError(f"{tag}: more than {max_items} items")
+        out.append(f'<{tag} soap-enc:arrayType="{array_type}[{len(values)}]">')
+        for value in values:
+            item(value, item_tag, out)
+        out.append(f"</{tag}>")
+
+    return encode_array
+
+
+def _choice_encoder(kind: ChoiceKind) -> Encoder:
+    by_class = {cls: (name, _struct_encoder(cls)) for name, cls in kind.choices}
+
+    def encode_choice(value: Any, tag: str, out: list) -> None:
+        entry = by_class.get(type(value))
+        if entry is None:
+            raise CwmpSerializeError(f"{tag}: {type(value).__name__} is not an allowed operation")
+        name, encoder = entry
+        encoder(value, tag, out, f' xsi:type="cwmp:{name}"')
+
+    return encode_choice
+
+
+_MESSAGE_ENCODERS: dict[type, Encoder] = {cls: _struct_encoder(cls) for cls in m.ALL_MESSAGES}
+
+
+def _encode_body(message: m.Message, out: list) -> None:
+    if isinstance(message, m.Fault):
+        code = message.fault_code
+        if not (8000 <= code <= 8899 or 9000 <= code <= 9899):
+            raise CwmpSerializeError(f"Fault: code {code} is outside 8000-8899 / 9000-9899")
+        out.append(
+            f"<soap-env:Fault><faultcode>{message.soap_fault_code}</faultcode>"
+            "<faultstring>CWMP fault</faultstring><detail>"
+        )
+        _MESSAGE_ENCODERS[m.Fault](message, "cwmp:Fault", out)
+        out.append("</detail></soap-env:Fault>")
+        return
+    encoder = _MESSAGE_ENCODERS.get(type(message))
+    if encoder is None:
+        raise CwmpSerializeError(f"{type(message).__name__} is not a CWMP message")
+    encoder(message, f"cwmp:{message.NAME}", out)
+
+
+def _encode_header(envelope: Envelope, out: list) -> None:
+    parts = []
+    if envelope.id is not None:
+        _check_len(envelope.id, 256, "ID")  # not limited by the schema; a bound keeps a device's garbage out
+        parts.append(f'<cwmp:ID soap-env:mustUnderstand="1">{_escape(envelope.id, "ID")}</cwmp:ID>')
+    if envelope.hold_requests is not None:
+        parts.append(
+            f'<cwmp:HoldRequests soap-env:mustUnderstand="1">{"true" if envelope.hold_requests else "false"}'
+            "</cwmp:HoldRequests>"
+        )
+    if envelope.session_timeout is not None:
+        text = format_value(XsdType.UNSIGNED_INT, envelope.session_timeout)
+        parts.append(f"<cwmp:SessionTimeout>{text}</cwmp:SessionTimeout>")
+    if envelope.supported_cwmp_versions is not None:
+        text = _escape(envelope.supported_cwmp_versions, "SupportedCWMPVersions")
+        parts.append(f'<cwmp:SupportedCWMPVersions soap-env:mustUnderstand="0">{text}</cwmp:SupportedCWMPVersions>')
+    if envelope.use_cwmp_version is not None:
+        text = _escape(envelope.use_cwmp_version, "UseCWMPVersion")
+        parts.append(f'<cwmp:UseCWMPVersion soap-env:mustUnderstand="1">{text}</cwmp:UseCWMPVersion>')
+    if envelope.no_more_requests is not None:
+        parts.append(f"<cwmp:NoMoreRequests>{'1' if envelope.no_more_requests else '0'}</cwmp:NoMoreRequests>")
+    if parts:
+        out.append("<soap-env:Header>")
+        out.extend(parts)
+        out.append("</soap-env:Header>")
+
+
+_XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
+def serialize(envelope: Envelope, *, xml_declaration: bool = False) -> bytes:
+    """Emit ``envelope`` exactly as the CWMP schema of its namespace requires. Raises :class:`CwmpSerializeError`."""
+    namespace = envelope.namespace
+    if namespace not in CWMP_NAMESPACES:
+        raise CwmpSerializeError(f"unknown CWMP namespace {namespace!r}")
+    body = envelope.body
+    if body is not None and not isinstance(body, m.Fault) and not schema_defines(namespace, type(body)):
+        raise CwmpSerializeError(f"{body.NAME} does not exist in namespace {namespace}")
+    out: list[str] = [_XML_DECLARATION] if xml_declaration else []
+    out.append(
+        f'<soap-env:Envelope xmlns:soap-env="{NS_SOAP_ENV}" xmlns:soap-enc="{NS_SOAP_ENC}" '
+        f'xmlns:xsd="{NS_XSD}" xmlns:xsi="{NS_XSI}" xmlns:cwmp="{namespace}">'
+    )
+    _encode_header(envelope, out)
+    if body is None:
+        out.append("<soap-env:Body/>")
+    else:
+        out.append("<soap-env:Body>")
+        _encode_body(body, out)
+        out.append("</soap-env:Body>")
+    out.append("</soap-env:Envelope>")
+    return "".join(out).encode("utf-8")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Matching a reply to the request it answers
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def check_reply(reply: Envelope, outstanding: tuple[str, type[m.Message]] | None) -> m.Message:
+    """Check that ``reply`` answers the request we have outstanding (its ``cwmp:ID`` and request class).
+
+    Returns the response message (or the Fault). Raises :class:`CwmpProtocolError` for a response or fault that
+    answers nothing, a wrong ID, or a response of the wrong kind.
+    """
+    body = reply.body
+    if body is None:
+        raise CwmpProtocolError("empty envelope where a response was expected")
+    is_answer = isinstance(body, m.Fault) or body.is_response
+    if outstanding is None:
+        if is_answer:
+            raise CwmpProtocolError(f"{body.NAME} answers no outstanding request")
+        raise CwmpProtocolError(f"unexpected {body.NAME}")
+    request_id, request_cls = outstanding
+    if reply.id is not None and reply.id != request_id:
+        raise CwmpProtocolError(f"reply ID {reply.id!r} does not match request ID {request_id!r}")
+    if isinstance(body, m.Fault):
+        return body
+    if request_cls.RESPONSE is not type(body):
+        raise CwmpProtocolError(f"{body.NAME} does not answer {request_cls.NAME}")
+    return body
