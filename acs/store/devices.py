@@ -1,0 +1,145 @@
+"""Devices as the ACS knows them: identity and the facts each Inform refreshes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from .base import Database
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    id: str
+    oui: str
+    product_class: str
+    serial_number: str
+    manufacturer: str = ""
+    software_version: str | None = None
+    hardware_version: str | None = None
+    ip: str | None = None
+    connection_request_url: str | None = None
+    udp_connection_request_address: str | None = None
+    parameter_key: str | None = None
+    cwmp_version: str | None = None
+    first_inform: float | None = None
+    last_inform: float | None = None
+    last_boot: float | None = None
+    last_bootstrap: float | None = None
+    site: str | None = None
+    device_group: str | None = None
+
+    @property
+    def model_key(self) -> str:
+        """What a GetParameterNames result is cached by: the same model and firmware expose the same tree."""
+        return f"{self.oui}/{self.product_class}/{self.software_version or '?'}"
+
+
+_COLUMNS = [f.name for f in fields(DeviceRecord)]
+
+
+@dataclass(frozen=True, slots=True)
+class InformFacts:
+    """What one Inform tells about a device. None means "not reported": the stored value is kept."""
+
+    device_id: str
+    oui: str
+    product_class: str
+    serial_number: str
+    manufacturer: str
+    at: float
+    ip: str | None = None
+    software_version: str | None = None
+    hardware_version: str | None = None
+    connection_request_url: str | None = None
+    udp_connection_request_address: str | None = None
+    parameter_key: str | None = None
+    cwmp_version: str | None = None
+    booted: bool = False
+    bootstrapped: bool = False
+    site: str | None = None
+    device_group: str | None = None
+
+
+class Devices:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def record_inform(self, facts: InformFacts) -> DeviceRecord:
+        with self._db.transaction() as conn:
+            conn.execute(
+                """
+                INSERT INTO devices (id, oui, product_class, serial_number, manufacturer, first_inform, site,
+                                     device_group)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO NOTHING
+                """,
+                (
+                    facts.device_id,
+                    facts.oui,
+                    facts.product_class,
+                    facts.serial_number,
+                    facts.manufacturer,
+                    facts.at,
+                    facts.site,
+                    facts.device_group,
+                ),
+            )
+            conn.execute(
+                """
+                UPDATE devices SET
+                    manufacturer = ?,
+                    last_inform = ?,
+                    ip = coalesce(?, ip),
+                    software_version = coalesce(?, software_version),
+                    hardware_version = coalesce(?, hardware_version),
+                    connection_request_url = coalesce(?, connection_request_url),
+                    udp_connection_request_address = coalesce(?, udp_connection_request_address),
+                    parameter_key = coalesce(?, parameter_key),
+                    cwmp_version = coalesce(?, cwmp_version),
+                    last_boot = CASE WHEN ? THEN ? ELSE last_boot END,
+                    last_bootstrap = CASE WHEN ? THEN ? ELSE last_bootstrap END
+                WHERE id = ?
+                """,
+                (
+                    facts.manufacturer,
+                    facts.at,
+                    facts.ip,
+                    facts.software_version,
+                    facts.hardware_version,
+                    facts.connection_request_url,
+                    facts.udp_connection_request_address,
+                    facts.parameter_key,
+                    facts.cwmp_version,
+                    facts.booted,
+                    facts.at,
+                    facts.bootstrapped,
+                    facts.at,
+                    facts.device_id,
+                ),
+            )
+        record = self.get(facts.device_id)
+        assert record is not None
+        return record
+
+    def get(self, device_id: str) -> DeviceRecord | None:
+        row = self._db.query_one(f"SELECT {', '.join(_COLUMNS)} FROM devices WHERE id = ?", (device_id,))
+        return None if row is None else DeviceRecord(*row)
+
+    def all(self) -> list[DeviceRecord]:
+        rows = self._db.query(f"SELECT {', '.join(_COLUMNS)} FROM devices ORDER BY id")
+        return [DeviceRecord(*row) for row in rows]
+
+    def count(self) -> int:
+        return self._db.query_one("SELECT count(*) FROM devices")[0]
+
+    def find(self, text: str) -> list[DeviceRecord]:
+        """Devices whose id or serial number is ``text`` (case-insensitive) — how operators name a device."""
+        rows = self._db.query(
+            f"SELECT {', '.join(_COLUMNS)} FROM devices WHERE id = ? OR lower(serial_number) = lower(?)",
+            (text, text),
+        )
+        return [DeviceRecord(*row) for row in rows]
+
+    def set_udp_connection_request_address(self, device_id: str, address: str) -> None:
+        with self._db.transaction() as conn:
+            conn.execute("UPDATE devices SET udp_connection_request_address = ? WHERE id = ?", (address, device_id))

@@ -1,0 +1,1 @@
+"""Twisted edges of the ACS: the CWMP HTTP resource and its helpers."""
