@@ -16,6 +16,7 @@ from .parameters import Discovery, Parameters, StoredParameter, wire_text
 from .schema import LATEST_VERSION
 from .sealed import SealedSecrets
 from .tasks import Task, Tasks
+from .transfers import CommandKeyInUse, TransferRecord, Transfers
 
 __all__ = [
     "Store",
@@ -26,6 +27,8 @@ __all__ = [
     "SessionRecord",
     "FaultRecord",
     "Task",
+    "TransferRecord",
+    "CommandKeyInUse",
     "AuditEntry",
     "Enrolment",
     "CpeCredential",
@@ -52,6 +55,7 @@ class Store:
         self.audit = Audit(self.db)
         self.credentials = Credentials(self.db)
         self.secrets = SealedSecrets(self.db)
+        self.transfers = Transfers(self.db)
 
     @property
     def clock(self) -> Callable[[], float]:

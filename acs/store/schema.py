@@ -184,5 +184,45 @@ def _v1_initial(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_v1_initial]
+def _v2_transfers(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        -- Files offered to or accepted from a device on a one-time URL (acs.store.transfers says what is kept how).
+        CREATE TABLE transfers (
+            id INTEGER PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,     -- SHA-256 of the URL token, never the token
+            device_id TEXT NOT NULL,
+            direction TEXT NOT NULL CHECK (direction IN ('download', 'upload')),
+            file_type TEXT NOT NULL,
+            command_key TEXT NOT NULL CHECK (length(command_key) BETWEEN 1 AND 32),
+            username TEXT NOT NULL,
+            realm TEXT NOT NULL,
+            ha1_md5 TEXT NOT NULL,               -- Digest HA1 of the per-transfer password, never the password
+            ha1_sha256 TEXT NOT NULL,
+            content BLOB,                        -- sealed by acs.vault; NULL once a download is served
+            size INTEGER,
+            media_type TEXT,
+            status TEXT NOT NULL
+                CHECK (status IN ('offered', 'served', 'received', 'completed', 'failed', 'expired')),
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            served_at REAL,
+            received_at REAL,
+            completed_at REAL,
+            remote_ip TEXT,
+            fault_code INTEGER,
+            fault_text TEXT,
+            detail TEXT NOT NULL DEFAULT '{}',
+            session_id TEXT
+        );
+        CREATE UNIQUE INDEX transfers_active_command_key ON transfers(device_id, command_key)
+            WHERE status IN ('offered', 'served', 'received');
+        CREATE INDEX transfers_device ON transfers(device_id, status);
+        CREATE INDEX transfers_offered_expiry ON transfers(expires_at) WHERE status = 'offered';
+        """
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_transfers]
 LATEST_VERSION = len(MIGRATIONS)
