@@ -14,6 +14,7 @@ from .devices import DeviceRecord, Devices, InformFacts
 from .history import FaultRecord, History, SessionRecord
 from .parameters import Discovery, Parameters, StoredParameter, wire_text
 from .schema import LATEST_VERSION
+from .policy_state import BackoffRow, ComplianceRow, Exemption, PolicyState
 from .sealed import SealedSecrets
 from .tasks import Task, Tasks
 from .transfers import CommandKeyInUse, TransferRecord, Transfers
@@ -36,6 +37,9 @@ __all__ = [
     "redact",
     "wire_text",
     "LATEST_VERSION",
+    "ComplianceRow",
+    "BackoffRow",
+    "Exemption",
 ]
 
 
@@ -55,6 +59,7 @@ class Store:
         self.audit = Audit(self.db)
         self.credentials = Credentials(self.db)
         self.secrets = SealedSecrets(self.db)
+        self.policy_state = PolicyState(self.db)
         self.transfers = Transfers(self.db)
 
     @property

@@ -140,6 +140,11 @@ class Devices:
         )
         return [DeviceRecord(*row) for row in rows]
 
+    def set_parameter_key(self, device_id: str, parameter_key: str) -> None:
+        """The device accepted a write carrying this ParameterKey (it reports it from its next Inform on)."""
+        with self._db.transaction() as conn:
+            conn.execute("UPDATE devices SET parameter_key = ? WHERE id = ?", (parameter_key, device_id))
+
     def set_udp_connection_request_address(self, device_id: str, address: str) -> None:
         with self._db.transaction() as conn:
             conn.execute("UPDATE devices SET udp_connection_request_address = ? WHERE id = ?", (address, device_id))

@@ -87,6 +87,19 @@ class Parameters:
             )
         return result
 
+    def record_notifications(self, device_id: str, paths: Iterable[str], level: int) -> None:
+        with self._db.transaction() as conn:
+            conn.executemany(
+                "UPDATE parameters SET notification = ? WHERE device_id = ? AND path = ?",
+                [(level, device_id, path) for path in paths],
+            )
+
+    def notifications(self, device_id: str) -> dict[str, int]:
+        rows = self._db.query(
+            "SELECT path, notification FROM parameters WHERE device_id = ? AND notification IS NOT NULL", (device_id,)
+        )
+        return {path: level for path, level in rows}
+
     def forget(self, device_id: str, paths: Iterable[str] | None = None) -> None:
         """Drop cached values: all of them (a factory-reset device, ``0 BOOTSTRAP``) or named ones (fault 9005)."""
         with self._db.transaction() as conn:

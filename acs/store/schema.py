@@ -224,5 +224,50 @@ def _v2_transfers(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_transfers]
+def _v3_policy_state(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE compliance (
+            device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+            rule_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}',   -- per instance and check: expected, value read, when, session
+            evaluated_at REAL NOT NULL,
+            session_id TEXT,
+            PRIMARY KEY (device_id, rule_id)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE rule_backoff (
+            device_id TEXT NOT NULL,
+            rule_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_attempt_at REAL NOT NULL,
+            fault_code INTEGER,
+            fault_text TEXT NOT NULL DEFAULT '',
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (device_id, rule_id, key)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE issued_parameter_keys (
+            device_id TEXT NOT NULL,
+            parameter_key TEXT NOT NULL,
+            issued_at REAL NOT NULL,
+            PRIMARY KEY (device_id, parameter_key)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE exemptions (
+            device_id TEXT NOT NULL,
+            rule_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (device_id, rule_id)
+        ) WITHOUT ROWID;
+        """,
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_transfers, _v3_policy_state]
 LATEST_VERSION = len(MIGRATIONS)
