@@ -24,8 +24,8 @@ Theory of operation and the choices made where TR-069 or Grandstream leave room
 phone's identity (``identity``), a live computation (``runtime``: UpTime, ConnectionRequestURL =
 ``http://<ip>:<connection request port>/`` built on every read, the STUN binding the network layer reports, table
 counters), the model's constant (``static``) or the agent's own store (``agent``). Reads report the *configured* value.
-Secrets (``spec.secret``) read back as empty strings through TR-069, as TR-069 requires of passwords; :meth:`Phone.value`
-(the simulator's own introspection) returns them.
+Secrets (``spec.secret``) read back as empty strings through TR-069, as TR-069 requires of passwords;
+:meth:`Phone.value` (the simulator's own introspection) returns them.
 
 **Reboot-bound settings.** A change to a parameter marked ``reboot`` is stored at once and reported at once
 (GetParameterValues shows the configured value), but the value *in effect* stays the old one until the next reboot:
@@ -107,7 +107,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Union
+from typing import NamedTuple, Union
 from urllib.parse import urlsplit
 
 from cwmp_models import gsconfig
@@ -124,7 +124,7 @@ from cwmp_models.types import (
     parse_value,
 )
 
-from .quirks import Quirks
+from .quirks import Quirks, serialize_for
 from .state import PhoneState, Transfer, TransferResult
 
 __all__ = [
@@ -140,6 +140,7 @@ __all__ = [
     "StunSettings",
     "UploadAction",
     "firmware_image",
+    "serialize_for",  # the phone's bytes on the wire; defined with the quirks it applies
 ]
 
 # --- The settings the CWMP agent itself uses, by model key ----------------------------------------------------------
@@ -186,7 +187,7 @@ _IDENTITY_FIELDS = {
     SOFTWARE_VERSION: "software_version",
 }
 
-# --- TR-069 vocabulary -------------------------------------------------------------------------------------------------
+# --- TR-069 vocabulary ------------------------------------------------------------------------------------------------
 
 BOOTSTRAP = "0 BOOTSTRAP"
 BOOT = "1 BOOT"
@@ -208,7 +209,7 @@ MAX_QUEUED_TRANSFERS = 16  # the schema's limit on a TransferList
 _RETRY_DEFAULTS = (5, 2000)  # TR-069 3.2.1.1: CWMPRetryMinimumWaitInterval, CWMPRetryIntervalMultiplier
 _RETRY_EXPONENT_CAP = 10
 _FAULT_STRING_MAX = 256
-_FIRMWARE_MAGIC = b"WP820-SIM-FIRMWARE"  # a simulator image, see firmware_image(); the name is the format's, not a model
+_FIRMWARE_MAGIC = b"CWMP-SIM-FIRMWARE"  # the simulator's image format, see firmware_image()
 _PVALUE_NAME = re.compile(r"P?[1-9][0-9]*")
 
 # A storage slot: ("p", P-value) in PhoneState.pvalues or ("a", model key) in PhoneState.agent_values.
@@ -219,31 +220,35 @@ class PhoneError(ValueError):
     """The network layer or a test used a Phone wrongly (an unknown setting, an unknown transfer, ...)."""
 
 
-# --- What the network layer reads --------------------------------------------------------------------------------------
+# --- What the network layer reads -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Credentials:
+class Credentials(NamedTuple):
     username: str
-    password: str = field(repr=False)
+    password: str
+
+    def __repr__(self) -> str:
+        return f"Credentials(username={self.username!r}, password=<{'set' if self.password else 'empty'}>)"
 
 
-@dataclass(frozen=True, slots=True)
-class PeriodicInform:
+class PeriodicInform(NamedTuple):
     enabled: bool
     interval: int
-    time: datetime  # PeriodicInformTime: the phase reference; UNKNOWN_TIME means "since boot"
+    phase: float | None  # PeriodicInformTime in epoch seconds; None for the unknown time (phase = boot time)
 
 
-@dataclass(frozen=True, slots=True)
-class StunSettings:
+class StunSettings(NamedTuple):
     enabled: bool
     server_address: str
     server_port: int
     username: str
-    password: str = field(repr=False)
-    maximum_keepalive: int = -1
-    minimum_keepalive: int = 0
+    password: str
+    maximum_keepalive: int
+    minimum_keepalive: int
+
+    def __repr__(self) -> str:
+        shown = self._replace(password="<set>" if self.password else "")
+        return "StunSettings" + repr(tuple(shown))
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +315,7 @@ def firmware_image(product_class: str, version: str) -> bytes:
     return _FIRMWARE_MAGIC + f" {product_class} {version}\n".encode("ascii")
 
 
-# --- The model, indexed once per model for every phone that shares it --------------------------------------------------
+# --- The model, indexed once per model for every phone that shares it -------------------------------------------------
 
 
 class _ModelIndex:
@@ -407,7 +412,7 @@ class Phone:
     def __repr__(self) -> str:
         return f"<Phone {self.state.serial} at {self.ip}>"
 
-    # --- Values --------------------------------------------------------------------------------------------------------
+    # --- Values -------------------------------------------------------------------------------------------------------
 
     def value(self, key_or_path: str) -> CwmpValue:
         """The configured value of a parameter, by model key or TR-069 path, secrets included (introspection for the
@@ -504,10 +509,14 @@ class Phone:
     def periodic_inform(self) -> PeriodicInform:
         time = self._setting(PERIODIC_INFORM_TIME, UNKNOWN_TIME)
         assert isinstance(time, datetime)
+        phase = None
+        if time != UNKNOWN_TIME:
+            # TR-069: a time without a zone is the phone's local time; the simulated phones live in UTC.
+            phase = (time if time.tzinfo else time.replace(tzinfo=timezone.utc)).timestamp()
         return PeriodicInform(
             enabled=bool(self._setting(PERIODIC_INFORM_ENABLE, False)),
             interval=int(self._setting(PERIODIC_INFORM_INTERVAL, 86400)),
-            time=time,
+            phase=phase,
         )
 
     @property
@@ -535,11 +544,7 @@ class Phone:
         periodic = self.periodic_inform
         if not periodic.enabled or periodic.interval <= 0:
             return None
-        if periodic.time == UNKNOWN_TIME:
-            reference = self._booted_at
-        else:
-            time = periodic.time if periodic.time.tzinfo else periodic.time.replace(tzinfo=timezone.utc)
-            reference = time.timestamp()
+        reference = self._booted_at if periodic.phase is None else periodic.phase
         return periodic.interval - (now - reference) % periodic.interval
 
     def retry_window(self) -> tuple[float, float]:
@@ -552,7 +557,7 @@ class Phone:
         factor = int(self._setting(RETRY_MULTIPLIER, _RETRY_DEFAULTS[1])) / 1000
         return (minimum * factor ** (failures - 1), minimum * factor**failures)
 
-    # --- Power ---------------------------------------------------------------------------------------------------------
+    # --- Power --------------------------------------------------------------------------------------------------------
 
     def reboot(self) -> None:
         """The phone (re)starts: call it at power-on (the simulator starting a phone) and to perform a
@@ -585,7 +590,7 @@ class Phone:
             setattr(self.state, f.name, getattr(fresh, f.name))
         self.reboot()
 
-    # --- Sessions ------------------------------------------------------------------------------------------------------
+    # --- Sessions -----------------------------------------------------------------------------------------------------
 
     def start_session(self, events: Iterable[str | m.EventStruct] = ()) -> m.Inform:
         """Queue the events that open this session (``"2 PERIODIC"``, ``"6 CONNECTION REQUEST"``,
@@ -1005,7 +1010,7 @@ class Phone:
         self.state.transfers = [t for t in self.state.transfers if t.command_key != request.command_key]
         return m.CancelTransferResponse()
 
-    # --- Transfers -----------------------------------------------------------------------------------------------------
+    # --- Transfers ----------------------------------------------------------------------------------------------------
 
     def begin_transfer(self, transfer_id: int) -> bool:
         """The network layer is about to perform a Download/Upload action. False: it was cancelled meanwhile."""
@@ -1182,7 +1187,7 @@ class Phone:
             self._queue_event(BOOTSTRAP)
 
 
-# --- Helpers -----------------------------------------------------------------------------------------------------------
+# --- Helpers ----------------------------------------------------------------------------------------------------------
 
 
 def _slot_text(spec: ParameterSpec, slot: Slot, value: CwmpValue) -> str:
