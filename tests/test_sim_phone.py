@@ -420,7 +420,7 @@ def test_up_time_counts_from_the_last_boot():
     assert gpv(phone, UP_TIME) == {UP_TIME: 0}
 
 
-# --- SetParameterValues ------------------------------------------------------------------------------------------------
+# --- SetParameterValues -----------------------------------------------------------------------------------------------
 
 
 def test_set_parameter_values_applies_and_sets_the_parameter_key():
@@ -654,7 +654,7 @@ def test_add_and_delete_object_elsewhere_are_9005(request_):
     assert phone.parameter_key == ""
 
 
-# --- Other RPCs ---------------------------------------------------------------------------------------------------------
+# --- Other RPCs -------------------------------------------------------------------------------------------------------
 
 
 def test_get_rpc_methods_lists_what_the_phone_answers_in_its_namespace():
@@ -702,7 +702,7 @@ def test_factory_reset_restores_defaults_and_site_defaults_and_bootstraps():
     assert events_of(phone.start_session()) == [("0 BOOTSTRAP", ""), ("1 BOOT", "")]
 
 
-# --- Transfers -----------------------------------------------------------------------------------------------------------
+# --- Transfers --------------------------------------------------------------------------------------------------------
 
 
 def download(phone: Phone, data: bytes, key: str = "cfg-1", file_type: str = "3 Vendor Configuration File"):
@@ -782,12 +782,21 @@ def test_transfer_requests_the_phone_cannot_do(request_, code):
     assert phone.take_actions() == [] and phone.state.transfers == []
 
 
-def test_the_transfer_queue_is_bounded():
+def test_the_transfer_queue_is_bounded_including_unacknowledged_results():
     phone = make_phone()
     for i in range(16):
         assert phone.handle(m.Download(f"k{i}", "3 Vendor Configuration File", CONFIG_URL)) == m.DownloadResponse(1)
     reply = phone.handle(m.Download("k16", "3 Vendor Configuration File", CONFIG_URL))
     assert isinstance(reply, m.Fault) and reply.fault_code == 9004
+    for action in phone.take_actions():
+        phone.begin_transfer(action.transfer_id)
+        phone.complete_download(action.transfer_id, None, (9016, "gone"))
+    reply = phone.handle(m.Upload("u", "1 Vendor Configuration File", CONFIG_URL))
+    assert isinstance(reply, m.Fault) and reply.fault_code == 9004
+    assert len(phone.start_session().event) == 17
+    phone.inform_delivered()
+    phone.cpe_request_acknowledged(phone.pending_cpe_requests()[0])
+    assert phone.handle(m.Upload("u", "1 Vendor Configuration File", CONFIG_URL)) == m.UploadResponse(1)
 
 
 def test_cancel_transfer():
@@ -834,7 +843,7 @@ def test_the_exported_configuration_is_encrypted_with_the_xml_config_password():
     assert gsconfig.parse_config(gsconfig.decrypt_config(blob, "Xml-Pass1")).pvalues == phone.state.pvalues
 
 
-# --- Vendor configuration files -----------------------------------------------------------------------------------------
+# --- Vendor configuration files ---------------------------------------------------------------------------------------
 
 
 def test_a_configuration_file_is_applied_and_ignores_unknown_pvalues():
@@ -964,7 +973,7 @@ def test_firmware_image_refuses_unprintable_names():
         firmware_image("WP 820", "1")
 
 
-# --- The keypad hook and the facts the network layer reads -------------------------------------------------------------
+# --- The keypad hook and the facts the network layer reads ------------------------------------------------------------
 
 
 def test_local_change_by_key_path_and_pvalue():

@@ -64,7 +64,8 @@ refuses (or one that cannot be read as its type, or two parameters sharing one P
 
 **Transfers.** ``Download`` of ``3 Vendor Configuration File`` and ``1 Firmware Upgrade Image`` and ``Upload`` of
 ``1 Vendor Configuration File`` answer Status 1 and become actions; any other FileType is refused with 9003 (a valid
-argument the phone does not support), a URL that is not HTTP(S) with 9013, a seventeenth queued transfer with 9004.
+argument the phone does not support), a URL that is not HTTP(S) with 9013, and a transfer beyond 16 queued or not yet
+acknowledged ones with 9004.
 CancelTransfer removes a transfer not yet started; one in progress gives 9021, an unknown CommandKey 9003. A reboot
 puts every unfinished transfer back to "not yet started" and offers it again through :meth:`Phone.take_actions`.
 ``ScheduleInform`` with DelaySeconds 0 is 9003. Every other RPC (ChangeDUState, ScheduleDownload, anything the phone's
@@ -341,11 +342,11 @@ class _ModelIndex:
         self.counters = {t.count_path: t for t in model.tables.values() if t.count_path is not None}
         self.forced = model.forced_inform()
         self.notified_by_default = {p.path: None for p in model.parameters.values() if p.path and p.notification}
+        self.slots: dict[str, Slot | None] = {key: _slot(spec) for key, spec in model.parameters.items()}
         self.by_slot: dict[Slot, list[ParameterSpec]] = {}
-        for spec in model.parameters.values():
-            slot = _slot(spec)
+        for key, slot in self.slots.items():
             if slot is not None:
-                self.by_slot.setdefault(slot, []).append(spec)
+                self.by_slot.setdefault(slot, []).append(model.parameters[key])
 
     def _walk(self, node: str) -> None:
         self.order.append(node)
@@ -431,7 +432,7 @@ class Phone:
             return getattr(self.state, field_name)
         if spec.key == MAC_ADDRESS:
             return ":".join(self.state.mac[i : i + 2] for i in range(0, 12, 2)).upper()
-        slot = _slot(spec)
+        slot = self._index.slots[spec.key]
         if slot is not None:
             kind, name = slot
             if kind == "p":
@@ -471,7 +472,8 @@ class Phone:
 
     def _present(self, node: str) -> bool:
         """Whether a node exists: a DeleteObject may have removed the instance it belongs to."""
-        return not any(node.startswith(deleted) for deleted in self.state.deleted_objects)
+        deleted_objects = self.state.deleted_objects
+        return not deleted_objects or not any(node.startswith(deleted) for deleted in deleted_objects)
 
     def _exists(self, node: str) -> bool:
         return node in self._index.position and self._present(node)
@@ -929,7 +931,7 @@ class Phone:
     def _download(self, request: m.Download) -> m.Message:
         if request.file_type not in (VENDOR_CONFIGURATION_FILE, FIRMWARE_IMAGE):
             return m.Fault.of(9003, f"FileType {request.file_type!r} is not supported")
-        problem = self._check_transfer_url(request.url)
+        problem = self._transfer_refusal(request.url)
         if problem is not None:
             return problem
         self._queue_transfer(
@@ -951,7 +953,7 @@ class Phone:
     def _upload(self, request: m.Upload) -> m.Message:
         if request.file_type != UPLOAD_VENDOR_CONFIGURATION_FILE:
             return m.Fault.of(9003, f"FileType {request.file_type!r} is not supported")
-        problem = self._check_transfer_url(request.url)
+        problem = self._transfer_refusal(request.url)
         if problem is not None:
             return problem
         self._queue_transfer(
@@ -968,7 +970,7 @@ class Phone:
         )
         return m.UploadResponse(status=1)
 
-    def _check_transfer_url(self, url: str) -> m.Fault | None:
+    def _transfer_refusal(self, url: str) -> m.Fault | None:
         try:
             parts = urlsplit(url)
         except ValueError:
@@ -977,8 +979,9 @@ class Phone:
             return m.Fault.of(9013, "only HTTP and HTTPS transfers are supported")
         if not parts.hostname:
             return m.Fault.of(9003, "URL has no host")
-        if len(self.state.transfers) >= MAX_QUEUED_TRANSFERS:
-            return m.Fault.of(9004, f"{MAX_QUEUED_TRANSFERS} transfers are already queued")
+        # Unacknowledged results count too: each one adds an event to every Inform, and an Inform holds at most 64.
+        if len(self.state.transfers) + len(self.state.transfer_results) >= MAX_QUEUED_TRANSFERS:
+            return m.Fault.of(9004, f"{MAX_QUEUED_TRANSFERS} transfers are already queued or unreported")
         return None
 
     def _queue_transfer(self, transfer: Transfer) -> None:

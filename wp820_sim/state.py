@@ -28,6 +28,7 @@ than misread. Error messages name the file and the problem, never a value (the s
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -35,6 +36,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from cwmp_models.datamodel import DeviceModel
@@ -144,7 +146,7 @@ class PhoneState:
             oui=oui or model.oui,
             product_class=model.product_class,
             software_version=software_version or model.software_version,
-            pvalues={**model.pvalue_defaults(), **site_defaults},
+            pvalues={**_pvalue_defaults(model), **site_defaults},
             site_defaults=dict(site_defaults),
         )
 
@@ -225,6 +227,12 @@ class PhoneState:
             return cls.from_json(text)
         except StateError as exc:
             raise StateError(f"{path}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=16)
+def _pvalue_defaults(model: DeviceModel) -> Mapping[str, str]:
+    # Computed once per model: a fleet creates thousands of phones from the same defaults.
+    return MappingProxyType(model.pvalue_defaults())
 
 
 def state_path(directory: Path, serial: str) -> Path:
