@@ -341,6 +341,7 @@ class _ModelIndex:
         }
         self.counters = {t.count_path: t for t in model.tables.values() if t.count_path is not None}
         self.forced = model.forced_inform()
+        # An ordered set: the parameters whose notification attribute is on unless the ACS turns it off.
         self.notified_by_default = {p.path: None for p in model.parameters.values() if p.path and p.notification}
         self.slots: dict[str, Slot | None] = {key: _slot(spec) for key, spec in model.parameters.items()}
         self.by_slot: dict[Slot, list[ParameterSpec]] = {}
@@ -819,7 +820,7 @@ class Phone:
             spec.validate(value)
         except InvalidValue as exc:
             return 9007, exc.reason
-        slot = _slot(spec)
+        slot = self._index.slots[spec.key]
         if slot is None:
             return None  # a writable constant: the write is accepted and changes nothing
         text = _slot_text(spec, slot, value)
@@ -834,7 +835,7 @@ class Phone:
 
     def _set_parameter_key(self, key: str) -> None:
         spec = self._index.spec(PARAMETER_KEY)
-        slot = _slot(spec) if spec is not None else None
+        slot = self._index.slots[spec.key] if spec is not None else None
         if spec is None or slot is None:
             return
         self._commit({slot: _slot_text(spec, slot, key)})
@@ -895,7 +896,7 @@ class Phone:
         defaults: dict[Slot, str] = {}
         for node in self._index.subtree(instance):
             spec = self._index.specs.get(node)
-            slot = _slot(spec) if spec is not None else None
+            slot = self._index.slots[spec.key] if spec is not None else None
             if spec is not None and slot is not None:
                 defaults[slot] = _slot_text(spec, slot, spec.default)
         self._commit(defaults)
@@ -1151,7 +1152,7 @@ class Phone:
             raise PhoneError(f"unknown setting {target!r}")
         writes: dict[Slot, str] = {}
         for spec in specs:
-            slot = _slot(spec)
+            slot = self._index.slots[spec.key]
             if slot is None:
                 raise PhoneError(f"{spec.key} is not a setting the phone stores")
             typed = _typed(spec, value, by_pvalue)
