@@ -9,6 +9,7 @@ from typing import Callable
 
 from .audit import Audit, AuditEntry, redact
 from .base import Database, StoreError
+from .connection_requests import ConnectionRequestRecord, ConnectionRequests
 from .credentials import CpeCredential, Credentials, Enrolment, normalise_serial
 from .devices import DeviceRecord, Devices, InformFacts
 from .history import FaultRecord, History, SessionRecord
@@ -22,6 +23,7 @@ from .transfers import CommandKeyInUse, TransferRecord, Transfers
 __all__ = [
     "Store",
     "StoreError",
+    "ConnectionRequestRecord",
     "DeviceRecord",
     "InformFacts",
     "StoredParameter",
@@ -61,6 +63,7 @@ class Store:
         self.secrets = SealedSecrets(self.db)
         self.policy_state = PolicyState(self.db)
         self.transfers = Transfers(self.db)
+        self.connection_requests = ConnectionRequests(self.db)
 
     @property
     def clock(self) -> Callable[[], float]:

@@ -271,3 +271,34 @@ def _v3_policy_state(db: sqlite3.Connection) -> None:
 
 MIGRATIONS: list[Migration] = [_v1_initial, _v2_transfers, _v3_policy_state]
 LATEST_VERSION = len(MIGRATIONS)
+
+
+def _v4_connection_requests(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        -- Every connection request the ACS made (acs.connreq): how it went, and the session that answered it.
+        CREATE TABLE connection_requests (
+            id INTEGER PRIMARY KEY,
+            device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+            requested_at REAL NOT NULL,
+            requested_by TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            method TEXT CHECK (method IN ('http', 'udp')),   -- NULL: nothing was sent (in_session, too_soon, ...)
+            url TEXT,                                        -- the HTTP URL, or host:port of a UDP request
+            outcome TEXT NOT NULL,                           -- 'pending' until the attempt is over
+            http_status INTEGER,
+            detail TEXT NOT NULL DEFAULT '',
+            completed_at REAL,
+            delivered_session_id TEXT,
+            delivered_at REAL
+        );
+        CREATE INDEX connection_requests_device ON connection_requests(device_id, requested_at);
+        -- UDP requests another process (acs kick) hands to the one holding the STUN port.
+        CREATE INDEX connection_requests_queued ON connection_requests(requested_at) WHERE outcome = 'queued';
+        """,
+    )
+
+
+MIGRATIONS.append(_v4_connection_requests)
+LATEST_VERSION = len(MIGRATIONS)
