@@ -91,6 +91,7 @@ class SessionHandler:
         clock: Callable[[], float] = time.time,
         auth_disabled: bool = False,
         on_session_end: Callable[[ActiveSession], None] | None = None,
+        on_session_start: Callable[[str, str, m.Inform], int | None] | None = None,
     ) -> None:
         self.store = store
         self.work_factories = list(work)
@@ -98,6 +99,9 @@ class SessionHandler:
         self.clock = clock
         self.auth_disabled = auth_disabled
         self.on_session_end = on_session_end
+        # Called inside the Inform's transaction with (device_id, session_id, inform); may return the id of the
+        # connection request this session answers, which is stored with the session.
+        self.on_session_start = on_session_start
         self.log = structlog.get_logger("acs.session")
 
     # ---- entry points for the adapter -------------------------------------------------------------------------------
@@ -158,6 +162,8 @@ class SessionHandler:
             if facts.bootstrapped:
                 # A new or factory-reset device: everything we knew about its values is void.
                 self.store.parameters.forget(device.id)
+            if self.on_session_start is not None:
+                active.connection_request_id = self.on_session_start(device.id, machine.session_id, inform)
             self.store.history.start_session(
                 machine.session_id,
                 device.id,

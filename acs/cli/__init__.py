@@ -22,6 +22,8 @@ import click
 # name -> module defining `command`. One line per subcommand.
 _COMMANDS = {
     "config": "acs.cli.config_cmd",
+    "enrol": "acs.cli.enrol_cmd",
+    "serve": "acs.cli.serve_cmd",
     "secrets": "acs.cli.vault_cmd",
     "tls": "acs.cli.tls_cmd",
 }
@@ -32,6 +34,9 @@ _USER_ERRORS = (
     ("acs.config", "ConfigError", 2),
     ("acs.vault", "VaultError", 1),
     ("acs.tls", "TlsError", 1),
+    ("acs.credentials", "EnrolmentError", 1),
+    ("acs.policy.rules", "PolicyError", 2),
+    ("acs.store.base", "StoreError", 1),
     ("builtins", "OSError", 1),
 )
 

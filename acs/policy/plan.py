@@ -104,6 +104,7 @@ class Progress:
     read_done: bool = False
     watch_done: bool = False
     write_rounds: int = 0
+    written_keys: set[str] = field(default_factory=set)  # accepted by the device, awaiting read-back
     written_paths: set[str] = field(default_factory=set)
     verified: bool = False
     config_pushed: bool = False
@@ -114,7 +115,8 @@ class Progress:
 class TransferState:
     download_in_flight: bool = False
     upload_in_flight: bool = False
-    last_download_completed_at: float | None = None
+    # When the newest successfully applied config file was fetched: readings older than that predate it.
+    last_download_fetched_at: float | None = None
 
 
 @dataclass
@@ -145,7 +147,7 @@ def next_action(policy: Policy, data: PlanInput, progress: Progress) -> Action |
     if unwatched and not progress.watch_done:
         return Watch(unwatched)
     if progress.write_rounds < MAX_WRITE_ROUNDS:
-        items = _write_items(policy, results, facts)
+        items = [item for item in _write_items(policy, results, facts) if item.key not in progress.written_keys]
         if items:
             return Write(tuple(items), policy.parameter_key(facts.settings))
     to_verify = tuple(sorted(p for p in progress.written_paths if p in readable))
@@ -298,7 +300,7 @@ def _pull_if_needed(policy: Policy, data: PlanInput, progress: Progress, keys: l
         return None
     if progress.config_pushed:
         return PullConfig()  # read back what the file we just queued will change
-    last_download = data.transfers.last_download_completed_at
+    last_download = data.transfers.last_download_fetched_at
     for spec in config_keys:
         reading = facts.readings.get(spec.key)
         if reading is None or reading.at < facts.now - REVERIFY_AFTER:

@@ -150,9 +150,8 @@ class PolicyService:
             in_flight = transfer.active and (transfer.status != "offered" or transfer.expires_at > now)
             if transfer.direction == "download":
                 state.download_in_flight |= in_flight
-                if transfer.status == "completed" and transfer.completed_at:
-                    state.last_download_completed_at = max(state.last_download_completed_at or 0.0,
-                                                           transfer.completed_at)
+                if transfer.status == "completed" and transfer.served_at:
+                    state.last_download_fetched_at = max(state.last_download_fetched_at or 0.0, transfer.served_at)
             else:
                 state.upload_in_flight |= in_flight
         return state
@@ -380,6 +379,7 @@ class PolicySource:
                     self.store.secrets.promote(device.id, key)
                 self.store.devices.set_parameter_key(device.id, action.parameter_key)
                 self.store.policy_state.clear_backoff(device.id, [(i.rule_id, i.key) for i in action.items])
+                self.progress.written_keys.update(i.key for i in action.items)
                 self.progress.written_paths.update(i.path for i in action.items)
                 if reply.status == 1 or any(i.reboot for i in action.items):
                     self._schedule_reboot(device, "a written setting takes effect after a reboot")
@@ -417,8 +417,7 @@ class PolicySource:
             device.id, content, detail={"items": [[i.rule_id, i.key] for i in action.items],
                                         "session": ctx.session_id},
         )
-        request = m.Download(offer.command_key, "3 Vendor Configuration File", offer.url, offer.username,
-                             offer.password, len(content), "", 0, "", "")
+        request = offer.rpc()
 
         def sent(request_id: str) -> None:
             self.store.audit.record(
@@ -441,8 +440,7 @@ class PolicySource:
     def _pull_config(self, ctx: DeviceContext, device: DeviceRecord, action: p.PullConfig) -> Step:
         self.progress.config_pulled = True
         offer = self.service.files.offer_upload(device.id, detail={"session": ctx.session_id})
-        request = m.Upload(offer.command_key, "1 Vendor Configuration File", offer.url, offer.username,
-                           offer.password, 0)
+        request = offer.rpc()
 
         def replied(reply: m.Message) -> None:
             if isinstance(reply, m.Fault):

@@ -1,0 +1,261 @@
+"""The ACS process: every component built from one Config, the listeners, and an orderly start and stop.
+
+Start: open the store → build authentication, policy, handler and resources → listen on every configured listener
+(HTTP, HTTPS, a socket-activated one) → tell systemd READY=1 (only now) and start the watchdog from the reactor.
+Stop (SIGTERM): STOPPING=1 → stop listening and refuse new sessions → let running sessions finish within a bound →
+end the rest cleanly → close the store (WAL checkpoint). SIGHUP re-reads the policy files without dropping sessions.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+from twisted.internet import defer, endpoints, task
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.web import resource
+
+from . import sdnotify
+from .config import Config, parse_listener
+from .credentials import BootstrapCredentialSource
+from .device_auth import DeviceAuthenticator
+from .handler import SessionHandler
+from .policy.rules import Policy, PolicyError, load_policy
+from .policy.service import Overrides, PolicyService
+from .store import Store
+from .tasks import TaskQueueSource
+from .web.cwmp import CwmpLimits, CwmpResource, CwmpSite
+
+STOP_GRACE_SECONDS = 20.0
+
+
+def load_overrides(path: str) -> Overrides:
+    """The operator's per-site and per-group policy settings: ``[site.NAME]`` and ``[group.NAME]`` tables."""
+    if not path:
+        return Overrides()
+    import tomllib
+
+    try:
+        document = tomllib.loads(Path(path).read_text("utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PolicyError(f"policy.site {path}: {exc}") from None
+    unknown = set(document) - {"site", "group"}
+    if unknown:
+        raise PolicyError(f"policy.site {path}: unknown table(s) {', '.join(sorted(unknown))}; use [site.NAME] or [group.NAME]")
+    return Overrides(dict(document.get("site", {})), dict(document.get("group", {})))
+
+
+def load_policy_files(config: Config) -> tuple[Policy, Overrides]:
+    files = config.policy.files
+    if len(files) > 1:
+        raise PolicyError("policy.files: one policy file per ACS is supported")
+    policy = load_policy(files[0] if files else None)
+    overrides = load_overrides(config.policy.site)
+    # Check every override against the policy now, not at a device's first session.
+    for scope in (overrides.sites, overrides.groups):
+        for values in scope.values():
+            policy.resolve_settings(values, {})
+    return policy, overrides
+
+
+def _mount(root: resource.Resource, path: str, child: resource.Resource) -> None:
+    parts = [part.encode() for part in path.strip("/").split("/") if part]
+    node = root
+    for part in parts[:-1]:
+        nxt = node.children.get(part)
+        if nxt is None:
+            nxt = resource.Resource()
+            node.putChild(part, nxt)
+        node = nxt
+    node.putChild(parts[-1], child)
+
+
+@dataclass
+class AcsApp:
+    config: Config
+    reactor: Any
+    store: Store = field(init=False)
+    ports: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        config = self.config
+        self.log = structlog.get_logger("acs")
+        self.store = Store(config.store.path, synchronous=config.store.synchronous)
+        interrupted = self.store.history.close_abandoned_sessions(at=time.time())
+        if interrupted:
+            self.log.warning("sessions interrupted by the previous stop", count=interrupted)
+        self.vault = self._vault()
+        self.authenticator = DeviceAuthenticator(
+            self.store,
+            enabled=config.auth.enabled,
+            realm=config.auth.realm,
+            algorithms=tuple(config.auth.algorithms),
+            basic_over_tls=config.auth.basic_over_tls,
+            nonce_ttl=config.auth.nonce_ttl,
+            bootstrap_username=config.auth.bootstrap_username if config.auth.bootstrap_enabled else None,
+            bootstrap_password=self._bootstrap_password(),
+            bootstrap_allow_unenrolled=config.auth.bootstrap_allow_unenrolled,
+        )
+        self.files = self._file_service()
+        policy, overrides = load_policy_files(config)
+        self.policy = PolicyService(
+            self.store, policy, vault=self.vault, files=self.files, overrides=overrides,
+            acs_url=config.cwmp.public_url if config.cwmp.public_url.startswith("https://") else "",
+            stun_server=config.stun.public_host if config.stun.enabled else "",
+            enforce=self.vault is not None,
+        )
+        if self.vault is None:
+            self.log.warning("secrets.key_file is not set: the policy runs in audit mode (no secrets can be escrowed)")
+        realm = config.auth.realm
+        self.handler = SessionHandler(
+            self.store,
+            work=[lambda ctx: BootstrapCredentialSource(ctx, realm=realm), TaskQueueSource, self.policy.source],
+            max_rpcs=config.cwmp.max_rpcs_per_session,
+            auth_disabled=not config.auth.enabled,
+        )
+        self.cwmp = CwmpResource(
+            self.handler,
+            self.authenticator,
+            limits=CwmpLimits(
+                max_sessions=config.cwmp.max_sessions,
+                max_body_bytes=config.cwmp.max_body_bytes,
+                max_decompressed_bytes=config.cwmp.max_decompressed_bytes,
+                retry_after_min=config.cwmp.retry_after_min,
+                retry_after_max=config.cwmp.retry_after_max,
+            ),
+        )
+        root = resource.Resource()
+        _mount(root, config.cwmp.path, self.cwmp)
+        if self.files is not None:
+            from .web.files import FileResource
+
+            root.putChild(b"files", FileResource(self.files))
+        self.site = CwmpSite(root, max_body_bytes=config.cwmp.max_body_bytes)
+        self.cwmp.attach(self.site)
+        self._sweeper: task.LoopingCall | None = None
+        self._watchdog: task.LoopingCall | None = None
+
+    # ---- components -------------------------------------------------------------------------------------------------
+
+    def _vault(self):
+        if not self.config.secrets.key_file:
+            return None
+        from .vault import Vault
+
+        return Vault.from_key_file(self.config.secrets.key_file)
+
+    def _bootstrap_password(self) -> str | None:
+        if not self.config.auth.bootstrap_enabled:
+            return None
+        return Path(self.config.auth.bootstrap_secret_file).read_text("utf-8").strip()
+
+    def _file_service(self):
+        base_url = self.config.files.base_url
+        if not base_url or self.vault is None:
+            return None
+        from .files import FileService
+
+        return FileService(
+            self.store, base_url=base_url.rstrip("/") + "/files", ttl=self.config.files.url_ttl,
+            seal=self.vault.seal, open=self.vault.open,
+        )
+
+    def _tls(self):
+        if not self.config.tls.cert:
+            return None
+        from .tls import server_context_factory
+
+        return server_context_factory(self.config.tls.cert, self.config.tls.key,
+                                      min_version=self.config.tls.min_version)
+
+    # ---- lifecycle --------------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        config = self.config
+        tls = self._tls()
+        sdnotify.notify(sdnotify.status("opening listeners"))
+        listeners: list[tuple[str, Any, Any]] = []
+        for address in config.cwmp.http:
+            listeners.append((f"http://{address}", self._endpoint(address), self.site))
+        for address in config.cwmp.https:
+            listeners.append((f"https://{address}", self._endpoint(address), TLSMemoryBIOFactory(tls, False, self.site)))
+        if config.cwmp.systemd_socket:
+            endpoint = endpoints.serverFromString(self.reactor, f"systemd:domain=INET6:name={config.cwmp.systemd_socket}")
+            factory = TLSMemoryBIOFactory(tls, False, self.site) if tls else self.site
+            listeners.append((f"systemd:{config.cwmp.systemd_socket}", endpoint, factory))
+        for name, endpoint, factory in listeners:
+            port = await endpoint.listen(factory)
+            self.ports.append(port)
+            self.log.info("listening", listener=name, address=str(port.getHost()))
+        self._sweeper = self.cwmp.start_sweeper(self.reactor)
+        self._watchdog = sdnotify.start_watchdog(self.reactor)
+        sdnotify.notify(sdnotify.READY, sdnotify.status(f"serving {len(self.ports)} listener(s)"))
+        self.log.info("ready", devices=self.store.devices.count(), policy=self.policy.policy.id,
+                      revision=self.policy.policy.revision, enforce=self.policy.enforce)
+
+    def _endpoint(self, address: str):
+        host, port = parse_listener(address)
+        cls = endpoints.TCP6ServerEndpoint if ":" in host else endpoints.TCP4ServerEndpoint
+        return cls(self.reactor, port, backlog=self.config.cwmp.backlog, interface=host)
+
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Graceful stop: no new sessions, running ones get ``grace`` seconds, then everything is closed."""
+        sdnotify.notify(sdnotify.STOPPING, sdnotify.status("stopping: finishing open sessions"))
+        self.cwmp.accepting = False
+        await defer.gatherResults([defer.maybeDeferred(port.stopListening) for port in self.ports])
+        self.ports.clear()
+        deadline = time.monotonic() + grace
+        while len(self.cwmp.registry) and time.monotonic() < deadline:
+            await task.deferLater(self.reactor, 0.1, lambda: None)
+        for active in self.cwmp.registry.sessions():
+            self.handler.end(active, "shutdown")
+        for loop in (self._sweeper, self._watchdog):
+            if loop is not None and loop.running:
+                loop.stop()
+        self.store.close()
+        self.log.info("stopped")
+
+    def reload(self) -> bool:
+        """SIGHUP: re-read the policy and its overrides. Running sessions keep the policy they started with."""
+        try:
+            policy, overrides = load_policy_files(self.config)
+        except PolicyError as exc:
+            self.log.error("policy reload failed; keeping the current policy", error=str(exc))
+            return False
+        sdnotify.notify(sdnotify.RELOADING, sdnotify.monotonic_usec())
+        self.policy.policy = policy
+        self.policy.overrides = overrides
+        sdnotify.notify(sdnotify.READY, sdnotify.status(f"policy {policy.id} {policy.revision}"))
+        self.log.info("policy reloaded", policy=policy.id, revision=policy.revision)
+        return True
+
+
+def run(config: Config) -> int:
+    """Run the ACS until SIGTERM/SIGINT. Returns the process exit code."""
+    import signal
+
+    from twisted.internet import reactor
+
+    from .logs import configure_logging, route_twisted_logs
+
+    configure_logging(config.log.format, config.log.level)
+    route_twisted_logs()
+    log = structlog.get_logger("acs")
+    for warning in config.warnings:
+        log.warning("configuration", advice=warning)
+    app = AcsApp(config, reactor)
+    outcome = {"code": 0}
+
+    def started_failed(failure):
+        log.error("start failed", error=failure.getErrorMessage())
+        outcome["code"] = 1
+        reactor.stop()
+
+    defer.ensureDeferred(app.start()).addErrback(started_failed)
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: defer.ensureDeferred(app.stop()))
+    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(app.reload))
+    reactor.run()
+    return outcome["code"]
