@@ -254,7 +254,9 @@ def run(config: Config) -> int:
         outcome["code"] = 1
         reactor.stop()
 
-    defer.ensureDeferred(app.start()).addErrback(started_failed)
+    # Started from the running reactor: a listener that fails synchronously (address in use) then stops a running
+    # reactor instead of raising ReactorNotRunning into nothing and leaving the process hanging.
+    reactor.callWhenRunning(lambda: defer.ensureDeferred(app.start()).addErrback(started_failed))
     reactor.addSystemEventTrigger("before", "shutdown", lambda: defer.ensureDeferred(app.stop()))
     signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(app.reload))
     reactor.run()
