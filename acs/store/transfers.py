@@ -102,7 +102,9 @@ class Transfers:
                 (device_id, command_key, *ACTIVE),
             ).fetchone()
             if clash is not None:
-                raise CommandKeyInUse(f"CommandKey {command_key!r} is already used by an active transfer of {device_id}")
+                raise CommandKeyInUse(
+                    f"CommandKey {command_key!r} is already used by an active transfer of {device_id}"
+                )
             cursor = conn.execute(
                 """INSERT INTO transfers (token_hash, device_id, direction, file_type, command_key, username, realm,
                                           ha1_md5, ha1_sha256, content, size, media_type, created_at, expires_at,
@@ -150,6 +152,11 @@ class Transfers:
     def content(self, transfer_id: int) -> bytes | None:
         row = self._db.query_one("SELECT content FROM transfers WHERE id = ?", (transfer_id,))
         return None if row is None or row[0] is None else bytes(row[0])
+
+    def set_content(self, transfer_id: int, content: bytes) -> None:
+        """Attach a download's sealed content (sealed after the row exists: the seal is bound to its id)."""
+        with self._db.transaction() as conn:
+            conn.execute("UPDATE transfers SET content = ? WHERE id = ? AND status = 'offered'", (content, transfer_id))
 
     def mark_served(self, transfer_id: int, *, now: float, remote_ip: str | None) -> bytes | None:
         """Claim an offered download for serving: it becomes 'served' and its sealed content is returned and dropped
