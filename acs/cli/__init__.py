@@ -21,8 +21,10 @@ import click
 
 # name -> module defining `command`. One line per subcommand.
 _COMMANDS = {
+    "compliance": "acs.cli.compliance_cmd",
     "config": "acs.cli.config_cmd",
     "enrol": "acs.cli.enrol_cmd",
+    "exempt": "acs.cli.exempt_cmd",
     "serve": "acs.cli.serve_cmd",
     "secrets": "acs.cli.vault_cmd",
     "tls": "acs.cli.tls_cmd",
