@@ -136,6 +136,7 @@ class AcsApp:
         self.site = CwmpSite(root, max_body_bytes=config.cwmp.max_body_bytes)
         self.cwmp.attach(self.site)
         self._sweeper: task.LoopingCall | None = None
+        self._expiry: task.LoopingCall | None = None
         self._watchdog: task.LoopingCall | None = None
 
     # ---- components -------------------------------------------------------------------------------------------------
@@ -191,6 +192,11 @@ class AcsApp:
             self.ports.append(port)
             self.log.info("listening", listener=name, address=str(port.getHost()))
         self._sweeper = self.cwmp.start_sweeper(self.reactor)
+        if self.files is not None:
+            # One-time URLs nobody used expire; their rows say so (served ones wait for their TransferComplete).
+            self._expiry = task.LoopingCall(self.files.expire)
+            self._expiry.clock = self.reactor
+            self._expiry.start(60.0, now=False)
         self._watchdog = sdnotify.start_watchdog(self.reactor)
         sdnotify.notify(sdnotify.READY, sdnotify.status(f"serving {len(self.ports)} listener(s)"))
         self.log.info("ready", devices=self.store.devices.count(), policy=self.policy.policy.id,
@@ -212,7 +218,7 @@ class AcsApp:
             await task.deferLater(self.reactor, 0.1, lambda: None)
         for active in self.cwmp.registry.sessions():
             self.handler.end(active, "shutdown")
-        for loop in (self._sweeper, self._watchdog):
+        for loop in (self._sweeper, self._watchdog, self._expiry):
             if loop is not None and loop.running:
                 loop.stop()
         self.store.close()

@@ -202,6 +202,15 @@ def test_watch_then_one_write_batch_with_generated_secrets():
     assert "keypad.menu_access" not in by_key and all(item.path for item in write.items)
 
 
+def test_config_values_not_yet_read_are_pulled_before_anything_is_pushed():
+    facts = factory_facts()
+    for key, spec in MODEL.parameters.items():
+        if spec.path is None:
+            facts.readings.pop(key, None)
+    progress = p.Progress(read_done=True, watch_done=True, write_rounds=p.MAX_WRITE_ROUNDS)
+    assert p.next_action(POLICY, p.PlanInput(facts), progress) == p.PullConfig()
+
+
 def test_constraint_mode_never_before_escrow():
     facts = factory_facts()
     progress = p.Progress(read_done=True, watch_done=True, write_rounds=p.MAX_WRITE_ROUNDS)

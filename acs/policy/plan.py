@@ -13,8 +13,10 @@ sees the effect of the last one. The order is fixed and explicit:
    (``requires``) and that is not backing off after a fault. A fault leaves its parameters in backoff and the next
    round writes the rest; at most :data:`MAX_WRITE_ROUNDS` rounds per session.
 5. **Verify** — GetParameterValues of what was written: compliance comes only from values read back.
-6. **Push config** — one Download of a vendor config file with every setting that has no TR-069 path.
-7. **Pull config** — one Upload of the device's config file, to read back what has no TR-069 path.
+6. **Push config** — one Download of a vendor config file with every setting that has no TR-069 path and was read
+   back wrong.
+7. **Pull config** — one Upload of the device's config file, to read back what has no TR-069 path: first to learn
+   the values (so nothing already right is rewritten), then after every push to verify it.
 
 Safety ordering comes from ``requires`` (Constraint Mode only after the admin password is in escrow) and from the
 config-file rules: a file is pushed only when the ACS holds every secret the device will demand of it (the XML
@@ -248,12 +250,16 @@ def _push_config(policy: Policy, results: list[RuleResult], data: PlanInput) -> 
     by_id = {r.rule_id: r for r in results}
     items: dict[str, ConfigItem] = {}
     for result in results:
-        if result.status not in (Status.NON_COMPLIANT, Status.UNKNOWN) or _blocked(policy, result, by_id):
+        if result.status is not Status.NON_COMPLIANT or _blocked(policy, result, by_id):
             continue
         for instance in result.instances:
             for check_result in instance.checks:
                 spec = policy.model.parameters[check_result.key]
-                if check_result.status is Status.COMPLIANT or channel_for(spec, facts.discovered) is not Channel.CONFIG:
+                # Only what was read back and found wrong: a value not yet read is pulled first, so a setting that
+                # is already right is never rewritten (the audit trail shows only real changes).
+                if check_result.status is not Status.NON_COMPLIANT:
+                    continue
+                if channel_for(spec, facts.discovered) is not Channel.CONFIG:
                     continue
                 if (result.rule_id, spec.key) in facts.backoff or spec.secret:
                     continue

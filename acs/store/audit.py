@@ -7,15 +7,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ..logs import is_secret_name
 from .base import Database
 
-_SECRET_WORDS = ("password", "secret", "passphrase", "token", "key")
-
-
 def redact(detail: Any) -> Any:
+    """Mask values under secret-looking keys (the same rule as the logs: ``password``, ``secret``, ``api_key`` ...,
+    but not ``command_key`` or ``parameter_key``), at any depth."""
     if isinstance(detail, dict):
         return {
-            key: "***" if any(word in str(key).lower() for word in _SECRET_WORDS) and value else redact(value)
+            key: "***" if is_secret_name(str(key)) and value else redact(value)
             for key, value in detail.items()
         }
     if isinstance(detail, (list, tuple)):
