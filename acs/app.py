@@ -112,7 +112,11 @@ class AcsApp:
         realm = config.auth.realm
         self.handler = SessionHandler(
             self.store,
-            work=[lambda ctx: BootstrapCredentialSource(ctx, realm=realm), TaskQueueSource, self.policy.source],
+            work=[
+                lambda ctx: BootstrapCredentialSource(ctx, realm=realm),
+                lambda ctx: TaskQueueSource(ctx, vault=self.vault),
+                self.policy.source,
+            ],
             max_rpcs=config.cwmp.max_rpcs_per_session,
             auth_disabled=not config.auth.enabled,
         )

@@ -4,11 +4,15 @@ the device's next session. Requests are stored as CWMP XML, so a queued task is 
 
 from __future__ import annotations
 
+import base64
+
 from cwmp_models import codec
 from cwmp_models import messages as m
 from cwmp_models.envelope import Envelope
 
+from .logs import is_secret_name
 from .store import Store, Task
+from .vault import VaultError
 from .work import DeviceContext, Step
 
 # Requests whose real outcome arrives later, in a TransferComplete carrying their CommandKey.
@@ -19,11 +23,37 @@ RETRYABLE_FAULTS = frozenset({9002, 9004})
 RETRY_DELAYS = (60.0, 300.0, 1800.0, 7200.0)
 
 
-def encode_request(message: m.Message) -> str:
-    return codec.serialize(Envelope(message)).decode("utf-8")
+SEALED = "sealed:"
+TASK_SECRET_NAME = "task-payload"
 
 
-def decode_request(payload: str) -> m.Message:
+def carries_secret(message: m.Message) -> bool:
+    """Whether the request holds a password (Download/Upload credentials, a secret parameter being set)."""
+    if getattr(message, "password", ""):
+        return True
+    if isinstance(message, m.SetParameterValues):
+        return any(is_secret_name(item.name.rsplit(".", 1)[-1]) for item in message.parameter_list)
+    if isinstance(message, m.ChangeDUState):
+        return any(getattr(op, "password", None) for op in message.operations)
+    return False
+
+
+def encode_request(message: m.Message, *, device_id: str = "", vault=None) -> str:
+    """The request as stored in the queue: CWMP XML, sealed by the vault when one is configured (always when the
+    request holds a password: nothing secret is kept in plaintext at rest)."""
+    xml = codec.serialize(Envelope(message)).decode("utf-8")
+    if vault is not None:
+        return SEALED + base64.b64encode(vault.seal(device_id, TASK_SECRET_NAME, xml)).decode("ascii")
+    if carries_secret(message):
+        raise ValueError(f"{message.NAME} carries a password: queueing it needs the secrets vault (secrets.key_file)")
+    return xml
+
+
+def decode_request(payload: str, *, device_id: str = "", vault=None) -> m.Message:
+    if payload.startswith(SEALED):
+        if vault is None:
+            raise codec.CwmpParseError("sealed task payload and no secrets vault to open it")
+        payload = vault.open(device_id, TASK_SECRET_NAME, base64.b64decode(payload[len(SEALED):]))
     body = codec.parse(payload.encode("utf-8")).body
     if body is None or isinstance(body, m.Fault) or body.is_response or body.SENDER == "cpe":
         raise codec.CwmpParseError("task payload is not an ACS request")
@@ -39,16 +69,17 @@ def enqueue(
     reason: str = "",
     not_before: float = 0.0,
     campaign_id: int | None = None,
+    vault=None,
 ) -> int:
     """Queue ``message`` for the device's next session, with an audit record of who asked and why."""
-    codec.serialize(Envelope(message))  # refuse now what could never be sent (length limits, bad values)
+    payload = encode_request(message, device_id=device_id, vault=vault)  # refuses what could never be sent
     kind = "transfer" if isinstance(message, TRANSFERS) else "rpc"
     command_key = getattr(message, "command_key", None) or None
     with store.transaction():
         task_id = store.tasks.add(
             device_id,
             kind,
-            encode_request(message),
+            payload,
             created_by=created_by,
             command_key=command_key,
             not_before=not_before,
@@ -66,8 +97,9 @@ class TaskQueueSource:
 
     name = "tasks"
 
-    def __init__(self, ctx: DeviceContext) -> None:
+    def __init__(self, ctx: DeviceContext, *, vault=None) -> None:
         self._offered: set[int] = set()
+        self._vault = vault
 
     def next_step(self, ctx: DeviceContext) -> Step | None:
         for task in ctx.store.tasks.due(ctx.device.id, ctx.now):
@@ -75,9 +107,9 @@ class TaskQueueSource:
                 continue
             self._offered.add(task.id)
             try:
-                request = decode_request(task.payload)
-            except codec.CwmpError as exc:
-                ctx.store.tasks.fail(task.id, f"unreadable task: {exc.reason}", retry_at=None)
+                request = decode_request(task.payload, device_id=task.device_id, vault=self._vault)
+            except (codec.CwmpError, ValueError, VaultError) as exc:
+                ctx.store.tasks.fail(task.id, f"unreadable task: {getattr(exc, 'reason', exc)}", retry_at=None)
                 continue
             return self._step(ctx, task, request)
         return None

@@ -469,3 +469,24 @@ async def test_restart_keeps_all_stored_state(tmp_path):
         await phone.close()
     finally:
         await h2.stop()
+
+
+def test_a_queued_request_with_a_password_is_never_stored_in_plaintext(tmp_path):
+    import base64
+    import os
+
+    from acs.store import Store
+    from acs.tasks import decode_request
+    from acs.vault import Vault
+
+    store = Store(tmp_path / "acs.sqlite")
+    download = m.Download("fw-1", "1 Firmware Upgrade Image", "https://fw.example/x.bin", "user", "hunter2-secret")
+    with pytest.raises(ValueError, match="needs the secrets vault"):
+        enqueue(store, device().key, download, created_by="operator:test")
+    vault = Vault(os.urandom(32))
+    task_id = enqueue(store, device().key, download, created_by="operator:test", vault=vault)
+    payload = store.tasks.get(task_id).payload
+    assert "hunter2-secret" not in payload and base64.b64encode(b"hunter2-secret").decode() not in payload
+    assert decode_request(payload, device_id=device().key, vault=vault) == download
+    store.close()
+    assert b"hunter2-secret" not in (tmp_path / "acs.sqlite").read_bytes()
