@@ -667,8 +667,10 @@ class PhoneAgent:
             return
         restart()
         self._epoch += 1
-        if restart is not self.phone.reboot:
-            self._persist()  # a factory reset must survive a crash before the next session ends
+        if restart != self.phone.reboot:
+            # A factory reset must survive a crash before the next session ends; a plain reboot is idempotent
+            # (the saved state reboots into the same one).
+            self._persist()
         self.state = AgentState.IDLE
         self._periodic_key = None
         if not self.phone.cwmp_enabled:

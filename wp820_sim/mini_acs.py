@@ -69,6 +69,7 @@ class AcsSession:
     namespace: str = ""
     protocol_version: str = ""
     auth_schemes: set[str] = field(default_factory=set)
+    username: str = ""  # who authenticated the session's requests
     cookie_returned: int = 0  # later requests of the session that carried the session cookie
     tracked_by_connection: int = 0  # later requests recognised only by their TCP connection
     stale_nonce_retries: int = 0  # requests refused as stale/replayed and then authenticated afresh
@@ -80,6 +81,7 @@ class AcsSession:
     _outstanding: tuple[str, Exchange] | None = None
     _cookie: bytes = b""
     _acs_turn: bool = False
+    _channels: list[object] = field(default_factory=list)
 
     @property
     def serial(self) -> str:
@@ -241,6 +243,7 @@ class MiniAcs(Resource):
         elif session is None:
             return self._reject(request, None, "request outside any session (no cookie, unknown connection)")
         session.auth_schemes.add(auth.scheme or "")
+        session.username = auth.username or ""
         if self._keep_bodies:
             session.bodies.append(body)
         return self._continue(request, session, envelope)
@@ -276,6 +279,7 @@ class MiniAcs(Resource):
         self.sessions.append(session)
         self._by_cookie[session._cookie] = session
         self._by_channel[request.channel] = session
+        session._channels.append(request.channel)
         if self._on_inform is not None:
             self.enqueue(session.serial, *self._on_inform(session))
         request.addCookie(COOKIE_NAME, session._cookie, path=b"/", httpOnly=True)
@@ -355,8 +359,10 @@ class MiniAcs(Resource):
 
     def _forget(self, session: AcsSession) -> None:
         self._by_cookie.pop(session._cookie, None)
-        for channel in [channel for channel, known in self._by_channel.items() if known is session]:
-            del self._by_channel[channel]
+        for channel in session._channels:
+            if self._by_channel.get(channel) is session:
+                del self._by_channel[channel]
+        session._channels.clear()
 
     def _reject(self, request: Request, session: AcsSession | None, reason: str) -> bytes:
         self.counters["rejected"] += 1
