@@ -8,6 +8,7 @@ end the rest cleanly → close the store (WAL checkpoint). SIGHUP re-reads the p
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.web import resource
 
 from . import sdnotify
-from .config import Config, parse_listener
+from .config import Config, ConfigError, parse_listener
 from .credentials import BootstrapCredentialSource
 from .device_auth import DeviceAuthenticator
 from .handler import SessionHandler
@@ -188,7 +189,7 @@ class AcsApp:
         for address in config.cwmp.https:
             listeners.append((f"https://{address}", self._endpoint(address), TLSMemoryBIOFactory(tls, False, self.site)))
         if config.cwmp.systemd_socket:
-            endpoint = endpoints.serverFromString(self.reactor, f"systemd:domain=INET6:name={config.cwmp.systemd_socket}")
+            endpoint = self._activated_endpoint(config.cwmp.systemd_socket)
             factory = TLSMemoryBIOFactory(tls, False, self.site) if tls else self.site
             listeners.append((f"systemd:{config.cwmp.systemd_socket}", endpoint, factory))
         for name, endpoint, factory in listeners:
@@ -205,6 +206,17 @@ class AcsApp:
         sdnotify.notify(sdnotify.READY, sdnotify.status(f"serving {len(self.ports)} listener(s)"))
         self.log.info("ready", devices=self.store.devices.count(), policy=self.policy.policy.id,
                       revision=self.policy.policy.revision, enforce=self.policy.enforce)
+
+    def _activated_endpoint(self, name: str):
+        """The listening socket systemd passed under FileDescriptorName ``name``. Twisted takes the address family from
+        the descriptor itself, so an IPv4-only socket unit (``0.0.0.0:7549``) works as well as ``[::]:7549``."""
+        try:
+            return endpoints.serverFromString(self.reactor, f"systemd:domain=INET6:name={name}")
+        except KeyError:
+            # Twisted already removed LISTEN_PID/LISTEN_FDS from the environment; LISTEN_FDNAMES stays.
+            passed = os.environ.get("LISTEN_FDNAMES", "")
+            raise ConfigError(f"cwmp.systemd_socket: systemd passed no socket named {name!r} "
+                              f"(LISTEN_FDNAMES={passed!r}); start the service through its socket unit") from None
 
     def _endpoint(self, address: str):
         host, port = parse_listener(address)
