@@ -21,6 +21,7 @@ from twisted.web import resource
 
 from . import sdnotify
 from .config import Config, ConfigError, parse_listener
+from .connreq import ConnectionRequestService
 from .credentials import BootstrapCredentialSource
 from .device_auth import DeviceAuthenticator
 from .handler import SessionHandler
@@ -110,6 +111,14 @@ class AcsApp:
         )
         if self.vault is None:
             self.log.warning("secrets.key_file is not set: the policy runs in audit mode (no secrets can be escrowed)")
+        self.stun = self._stun_server()
+        self.connreq = ConnectionRequestService(
+            self.store, self.vault, reactor=self.reactor, timeout=config.connreq.timeout,
+            concurrency=config.connreq.concurrency, min_interval=config.connreq.min_interval,
+            rate=config.connreq.rate, allow_basic=config.connreq.allow_basic, udp_repeats=config.connreq.udp_repeats,
+            stun_server=self.stun,
+            is_session_open=lambda device_id: self.cwmp.registry.device_session(device_id) is not None,
+        )
         realm = config.auth.realm
         self.handler = SessionHandler(
             self.store,
@@ -120,6 +129,7 @@ class AcsApp:
             ],
             max_rpcs=config.cwmp.max_rpcs_per_session,
             auth_disabled=not config.auth.enabled,
+            on_session_start=self.connreq.session_started,
         )
         self.cwmp = CwmpResource(
             self.handler,
@@ -142,6 +152,7 @@ class AcsApp:
         self.cwmp.attach(self.site)
         self._sweeper: task.LoopingCall | None = None
         self._expiry: task.LoopingCall | None = None
+        self._relay: task.LoopingCall | None = None
         self._watchdog: task.LoopingCall | None = None
 
     # ---- components -------------------------------------------------------------------------------------------------
@@ -168,6 +179,17 @@ class AcsApp:
             self.store, base_url=base_url.rstrip("/") + "/files", ttl=self.config.files.url_ttl,
             seal=self.vault.seal, open=self.vault.open,
         )
+
+    def _stun_server(self):
+        if not self.config.stun.enabled:
+            return None
+        from .stun_bindings import StunBindings
+        from .stun_server import StunServer
+
+        bindings = StunBindings(self.store, self.vault)
+        # Without a vault no phone has a STUN password: the server answers everyone and stores no binding.
+        return StunServer(on_binding=bindings.on_binding, credentials=bindings.credentials if self.vault else None,
+                          clock=self.reactor)
 
     def _tls(self):
         if not self.config.tls.cert:
@@ -196,6 +218,11 @@ class AcsApp:
             port = await endpoint.listen(factory)
             self.ports.append(port)
             self.log.info("listening", listener=name, address=str(port.getHost()))
+        if self.stun is not None:
+            host, port = parse_listener(config.stun.listen)
+            self.ports.append(self.reactor.listenUDP(port, self.stun, interface=host))
+            self.log.info("listening", listener=f"stun:{config.stun.listen}", address=str(self.ports[-1].getHost()))
+            self._relay = self.connreq.start_relay()  # UDP connection requests queued by `acs kick`
         self._sweeper = self.cwmp.start_sweeper(self.reactor)
         if self.files is not None:
             # One-time URLs nobody used expire; their rows say so (served ones wait for their TransferComplete).
@@ -227,6 +254,8 @@ class AcsApp:
         """Graceful stop: no new sessions, running ones get ``grace`` seconds, then everything is closed."""
         sdnotify.notify(sdnotify.STOPPING, sdnotify.status("stopping: finishing open sessions"))
         self.cwmp.accepting = False
+        if self._relay is not None and self._relay.running:
+            self._relay.stop()  # before the STUN port closes under it
         await defer.gatherResults([defer.maybeDeferred(port.stopListening) for port in self.ports])
         self.ports.clear()
         deadline = time.monotonic() + grace

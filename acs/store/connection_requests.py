@@ -40,12 +40,17 @@ class ConnectionRequests:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def create(self, device_id: str, *, by: str, reason: str = "", outcome: str = "pending") -> int:
+    def create(
+        self, device_id: str, *, by: str, reason: str = "", outcome: str = "pending", detail: str = ""
+    ) -> int:
+        """A new request; any outcome but ``pending`` is final (a refusal recorded before anything was sent)."""
+        now = self._db.clock()
         with self._db.transaction() as conn:
             cursor = conn.execute(
-                """INSERT INTO connection_requests (device_id, requested_at, requested_by, reason, outcome)
-                   VALUES (?, ?, ?, ?, ?)""",
-                (device_id, self._db.clock(), by, reason, outcome),
+                """INSERT INTO connection_requests (device_id, requested_at, requested_by, reason, outcome, detail,
+                                                    completed_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                (device_id, now, by, reason, outcome, detail, None if outcome == "pending" else now),
             )
             return cursor.lastrowid
 
