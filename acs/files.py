@@ -207,8 +207,8 @@ class FileService:
         except CommandKeyInUse as exc:
             raise TransferError(str(exc)) from None
         self.log.info(
-            "file offered", device_id=device_id, transfer=record.id, direction=direction, command=command_key,
-            size=record.size,
+            "file offered", device_id=device_id, session_id=session_id, transfer=record.id, direction=direction,
+            command=command_key, size=record.size,
         )
         return Offer(
             transfer_id=record.id, direction=direction, url=f"{self.base_url}/{token}", username=username,

@@ -281,8 +281,6 @@ def logged_session(tmp_path_factory: pytest.TempPathFactory, material: Material)
     yield LoggedSession(server.records(), "\n".join(server.lines), rpcs, stored, secrets, escrowed)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: acs.files logs 'file offered' with device_id but no session_id "
-                   "(the policy's offer_download/offer_upload calls do not pass session_id either)")
 def test_every_log_line_of_a_session_carries_its_device_and_session_ids(logged_session):
     records = logged_session.records
     opened = [i for i, r in enumerate(records) if r["event"] == "session opened"]

@@ -414,8 +414,8 @@ class PolicySource:
         if action.encrypt:
             content = gsconfig.encrypt_config(content, service._secret(device.id, p.XML_PASSWORD))
         offer = service.files.offer_download(
-            device.id, content, detail={"items": [[i.rule_id, i.key] for i in action.items],
-                                        "session": ctx.session_id},
+            device.id, content, detail={"items": [[i.rule_id, i.key] for i in action.items]},
+            session_id=ctx.session_id,
         )
         request = offer.rpc()
 
@@ -439,7 +439,7 @@ class PolicySource:
 
     def _pull_config(self, ctx: DeviceContext, device: DeviceRecord, action: p.PullConfig) -> Step:
         self.progress.config_pulled = True
-        offer = self.service.files.offer_upload(device.id, detail={"session": ctx.session_id})
+        offer = self.service.files.offer_upload(device.id, session_id=ctx.session_id)
         request = offer.rpc()
 
         def replied(reply: m.Message) -> None:
