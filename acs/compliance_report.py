@@ -33,7 +33,6 @@ from .store import BackoffRow, ComplianceRow, DeviceRecord, Exemption, FaultReco
 
 SCHEMA_VERSION = 1
 STATUS_ORDER = (Status.COMPLIANT, Status.NON_COMPLIANT, Status.UNKNOWN, Status.NOT_APPLICABLE, Status.EXEMPT)
-DEVICE_STATUSES = (Status.COMPLIANT, Status.NON_COMPLIANT, Status.UNKNOWN)
 RECENT_FAULTS = 10
 _VARIABLE = re.compile(r"\$\{([a-z_][a-z0-9_]*)\}")
 
@@ -189,7 +188,7 @@ def find_rule(policy: Policy, rule_id: str) -> Rule:
     try:
         return policy.rule(rule_id)
     except KeyError:
-        raise ReportError(f"no rule {rule_id!r} in policy {policy.id} (see `acs compliance` for the rule ids)") from None
+        raise ReportError(f"no rule {rule_id!r} in policy {policy.id} (`acs compliance` lists the rule ids)") from None
 
 
 def rule_evidence(rule: Rule, row: ComplianceRow | None, exemption: Exemption | None,

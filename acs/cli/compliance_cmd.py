@@ -7,6 +7,7 @@ in scope are non-compliant (``non_compliant``) or not verified compliant (``unkn
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -14,7 +15,9 @@ import click
 from .config_cmd import config_options, load_from_options
 
 if TYPE_CHECKING:
-    from acs.compliance_report import DeviceReport, FleetReport, RuleReport
+    from acs.compliance_report import (CheckEvidence, DeviceReport, DeviceSummary, FleetReport, RuleEvidence,
+                                       RuleReport)
+    from acs.policy.advisories import PortRule
 
 FAIL_EXIT_CODE = 3
 _SHORT = {"compliant": "compliant", "non_compliant": "NON-COMPLIANT", "unknown": "unknown",
@@ -89,7 +92,7 @@ def command(config_path: str | None, overrides: tuple[str, ...], as_json: bool, 
 # ---- text -----------------------------------------------------------------------------------------------------------
 
 
-def table(headers: list[str], rows: list[list[Any]], *, right: set[int] = frozenset()) -> str:
+def table(headers: list[str], rows: list[list[Any]], *, right: frozenset[int] = frozenset()) -> str:
     cells = [[str(c) if c is not None else "-" for c in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
 
@@ -114,15 +117,12 @@ def fleet_line(fleet: FleetReport) -> str:
 
 
 def render_fleet(fleet: FleetReport) -> str:
-    from acs.policy.evaluate import Status
+    from acs.compliance_report import STATUS_ORDER
 
     rules = table(
         ["RULE", "SEVERITY", "COMPLIANT", "NON-COMPLIANT", "UNKNOWN", "N/A", "EXEMPT"],
-        [[s.rule.id, s.rule.severity, *(s.counts[status.value] for status in
-                                         (Status.COMPLIANT, Status.NON_COMPLIANT, Status.UNKNOWN,
-                                          Status.NOT_APPLICABLE, Status.EXEMPT))]
-         for s in fleet.rules],
-        right={2, 3, 4, 5, 6},
+        [[s.rule.id, s.rule.severity, *(s.counts[status.value] for status in STATUS_ORDER)] for s in fleet.rules],
+        right=frozenset({2, 3, 4, 5, 6}),
     )
     devices = table(
         ["DEVICE", "SERIAL", "SITE", "GROUP", "STATUS", "LAST INFORM", "NOT COMPLIANT (UNKNOWN)"],
@@ -133,7 +133,7 @@ def render_fleet(fleet: FleetReport) -> str:
     return f"{fleet_line(fleet)}\n\n{rules}\n\n{devices}"
 
 
-def _failing(summary) -> str:
+def _failing(summary: DeviceSummary) -> str:
     from acs.policy.evaluate import Status
 
     if not summary.evaluated:
@@ -156,7 +156,7 @@ def render_rule(fleet: FleetReport, by_rule: RuleReport) -> str:
     return "\n".join(lines)
 
 
-def _evidence_summary(evidence) -> str:
+def _evidence_summary(evidence: RuleEvidence) -> str:
     if evidence.exemption is not None:
         return f"exempt: {evidence.exemption.reason}"
     parts = []
@@ -169,7 +169,7 @@ def _evidence_summary(evidence) -> str:
     return "; ".join(parts) or evidence.note or "-"
 
 
-def _value(check) -> str:
+def _value(check: CheckEvidence) -> str:
     if check.value is None:
         return "(not read)" if check.read_at is None else "(secret)"
     if isinstance(check.value, bool):
@@ -227,7 +227,7 @@ def render_device(detail: DeviceReport) -> str:
     return "\n".join(out).rstrip()
 
 
-def render_ports(ports) -> str:
+def render_ports(ports: Iterable[PortRule]) -> str:
     return table(
         ["PROTO", "PORT(S)", "DIRECTION", "ACTION", "ALLOW", "PURPOSE", "SOURCE"],
         [[p.protocol, p.ports, p.direction, p.action, p.open_to, p.purpose,
