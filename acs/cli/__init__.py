@@ -25,6 +25,7 @@ _COMMANDS = {
     "config": "acs.cli.config_cmd",
     "enrol": "acs.cli.enrol_cmd",
     "exempt": "acs.cli.exempt_cmd",
+    "kick": "acs.cli.kick_cmd",
     "serve": "acs.cli.serve_cmd",
     "secrets": "acs.cli.vault_cmd",
     "tls": "acs.cli.tls_cmd",
