@@ -40,7 +40,7 @@ from wp820_sim.fleet import Fleet, FleetConfig, identity
 from wp820_sim.phone import Credentials
 
 PHONE_PASSWORD = "phone-to-acs-password"
-NEW_PORT = 58547
+NEW_PORT = 60547  # connreq.port: not the policy's own default (58547), so the wiring shows
 RULES = ("tr069-connection-request-port", "tr069-connection-request-credentials", "tr069-stun")
 SECRET = "acs.connection_request_password"
 
@@ -98,7 +98,7 @@ class Rig:
 
     async def start(self, *, phones: int = 1, stun: bool = False, nat: bool = False, cr_min_interval: float = 0.0,
                     **connreq: Any) -> None:
-        connreq = {"timeout": 2.0, "min_interval": 0.0, "udp_repeats": 3, **connreq}
+        connreq = {"port": NEW_PORT, "timeout": 2.0, "min_interval": 0.0, "udp_repeats": 3, **connreq}
         self.config_path = self.write_config(stun=stun, connreq=connreq)
         config = load_config(str(self.config_path))
         serials = [identity(self.first_index + i).serial for i in range(phones)]
