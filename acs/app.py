@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +21,46 @@ from twisted.web import resource
 
 from . import sdnotify
 from .config import Config, ConfigError, parse_listener
-from .connreq import ConnectionRequestService
+from .connreq import ConnectionRequestService, with_connection_request_port
 from .credentials import BootstrapCredentialSource
 from .device_auth import DeviceAuthenticator
 from .handler import SessionHandler
-from .policy.loading import acs_settings, load_policy_files
-from .policy.rules import PolicyError
-from .policy.service import PolicyService
+from .policy.rules import Policy, PolicyError, load_policy
+from .policy.service import Overrides, PolicyService
 from .store import Store
 from .tasks import TaskQueueSource
 from .web.cwmp import CwmpLimits, CwmpResource, CwmpSite
 
 STOP_GRACE_SECONDS = 20.0
+
+
+def load_overrides(path: str) -> Overrides:
+    """The operator's per-site and per-group policy settings: ``[site.NAME]`` and ``[group.NAME]`` tables."""
+    if not path:
+        return Overrides()
+    import tomllib
+
+    try:
+        document = tomllib.loads(Path(path).read_text("utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PolicyError(f"policy.site {path}: {exc}") from None
+    unknown = set(document) - {"site", "group"}
+    if unknown:
+        raise PolicyError(f"policy.site {path}: unknown table(s) {', '.join(sorted(unknown))}; use [site.NAME] or [group.NAME]")
+    return Overrides(dict(document.get("site", {})), dict(document.get("group", {})))
+
+
+def load_policy_files(config: Config) -> tuple[Policy, Overrides]:
+    files = config.policy.files
+    if len(files) > 1:
+        raise PolicyError("policy.files: one policy file per ACS is supported")
+    policy = load_policy(files[0] if files else None)
+    overrides = load_overrides(config.policy.site)
+    # Check every override against the policy now, not at a device's first session.
+    for scope in (overrides.sites, overrides.groups):
+        for values in scope.values():
+            policy.resolve_settings(values, {})
+    return policy, overrides
 
 
 def _mount(root: resource.Resource, path: str, child: resource.Resource) -> None:
@@ -75,9 +103,11 @@ class AcsApp:
         )
         self.files = self._file_service()
         policy, overrides = load_policy_files(config)
+        policy = with_connection_request_port(policy, config.connreq.port)
         self.policy = PolicyService(
             self.store, policy, vault=self.vault, files=self.files, overrides=overrides,
-            **acs_settings(config),
+            acs_url=config.cwmp.public_url if config.cwmp.public_url.startswith("https://") else "",
+            stun_server=config.stun.public_host if config.stun.enabled else "",
             enforce=self.vault is not None,
         )
         if self.vault is None:
@@ -244,6 +274,7 @@ class AcsApp:
         """SIGHUP: re-read the policy and its overrides. Running sessions keep the policy they started with."""
         try:
             policy, overrides = load_policy_files(self.config)
+            policy = with_connection_request_port(policy, self.config.connreq.port)
         except PolicyError as exc:
             self.log.error("policy reload failed; keeping the current policy", error=str(exc))
             return False
