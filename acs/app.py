@@ -25,42 +25,14 @@ from .connreq import ConnectionRequestService, with_connection_request_port
 from .credentials import BootstrapCredentialSource
 from .device_auth import DeviceAuthenticator
 from .handler import SessionHandler
-from .policy.rules import Policy, PolicyError, load_policy
-from .policy.service import Overrides, PolicyService
+from .policy.loading import acs_settings, load_policy_files
+from .policy.rules import PolicyError
+from .policy.service import PolicyService
 from .store import Store
 from .tasks import TaskQueueSource
 from .web.cwmp import CwmpLimits, CwmpResource, CwmpSite
 
 STOP_GRACE_SECONDS = 20.0
-
-
-def load_overrides(path: str) -> Overrides:
-    """The operator's per-site and per-group policy settings: ``[site.NAME]`` and ``[group.NAME]`` tables."""
-    if not path:
-        return Overrides()
-    import tomllib
-
-    try:
-        document = tomllib.loads(Path(path).read_text("utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise PolicyError(f"policy.site {path}: {exc}") from None
-    unknown = set(document) - {"site", "group"}
-    if unknown:
-        raise PolicyError(f"policy.site {path}: unknown table(s) {', '.join(sorted(unknown))}; use [site.NAME] or [group.NAME]")
-    return Overrides(dict(document.get("site", {})), dict(document.get("group", {})))
-
-
-def load_policy_files(config: Config) -> tuple[Policy, Overrides]:
-    files = config.policy.files
-    if len(files) > 1:
-        raise PolicyError("policy.files: one policy file per ACS is supported")
-    policy = load_policy(files[0] if files else None)
-    overrides = load_overrides(config.policy.site)
-    # Check every override against the policy now, not at a device's first session.
-    for scope in (overrides.sites, overrides.groups):
-        for values in scope.values():
-            policy.resolve_settings(values, {})
-    return policy, overrides
 
 
 def _mount(root: resource.Resource, path: str, child: resource.Resource) -> None:
@@ -106,8 +78,7 @@ class AcsApp:
         policy = with_connection_request_port(policy, config.connreq.port)
         self.policy = PolicyService(
             self.store, policy, vault=self.vault, files=self.files, overrides=overrides,
-            acs_url=config.cwmp.public_url if config.cwmp.public_url.startswith("https://") else "",
-            stun_server=config.stun.public_host if config.stun.enabled else "",
+            **acs_settings(config),
             enforce=self.vault is not None,
         )
         if self.vault is None:

@@ -23,6 +23,7 @@ import click
 _COMMANDS = {
     "compliance": "acs.cli.compliance_cmd",
     "config": "acs.cli.config_cmd",
+    "demo": "acs.cli.demo_cmd",
     "enrol": "acs.cli.enrol_cmd",
     "exempt": "acs.cli.exempt_cmd",
     "kick": "acs.cli.kick_cmd",

@@ -33,15 +33,11 @@ def open_store(config: Config) -> Store:
 def policy_service(config: Config, store: Store) -> PolicyService:
     """The policy with the operator's overrides and the builtin settings the ACS itself uses (acs.app), so that an
     evaluation here concludes what the running ACS would. No vault: reports never open secrets."""
-    from acs.app import load_policy_files
+    from acs.policy.loading import acs_settings, load_policy_files
     from acs.policy.service import PolicyService
 
     policy, overrides = load_policy_files(config)
-    return PolicyService(
-        store, policy, vault=None, overrides=overrides,
-        acs_url=config.cwmp.public_url if config.cwmp.public_url.startswith("https://") else "",
-        stun_server=config.stun.public_host if config.stun.enabled else "",
-    )
+    return PolicyService(store, policy, vault=None, overrides=overrides, **acs_settings(config))
 
 
 def device(store: Store, text: str) -> DeviceRecord:
