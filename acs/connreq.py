@@ -118,6 +118,8 @@ def _url_problem(url: str, device_ip: str | None) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         return f"scheme {parts.scheme!r} is not http or https"
+    if parts.username is not None or parts.password is not None:
+        return "it carries credentials"
     try:
         host = ipaddress.ip_address(parts.hostname or "")
         port = parts.port

@@ -14,7 +14,8 @@ dropping an idle keep-alive connection, a listener restarting) is retried once o
 
 Outcomes: ``accepted`` (2xx), ``auth_failed`` (401 to every credential, or no challenge we may answer), ``busy``
 (503, the phone is in a session or rate-limiting), ``http_error`` (any other status), ``refused`` (nothing listens),
-``offline`` (no route to the host), ``timeout``, ``reset`` (the connection dropped twice), ``error`` (anything else).
+``offline`` (no route to the host), ``timeout``, ``reset`` (the connection dropped twice), ``error`` (anything else,
+e.g. an https URL whose certificate the system trust store does not validate).
 Details never contain a password or an Authorization value.
 """
 
@@ -53,6 +54,10 @@ class HttpAttempt:
 
 class _Reset(Exception):
     """The connection dropped before an answer: worth one retry on a new connection."""
+
+
+class _ExchangeFailed(Exception):
+    """The exchange failed otherwise (TLS, an unparseable answer); the message names the underlying errors."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,9 @@ class _Connection:
         except ResponseFailed as exc:  # ResponseNeverReceived included: the connection died before the answer
             if _cancelled(exc):  # our own timeout cancelled the request after the connection was made
                 raise defer.TimeoutError() from None
-            raise _Reset(_reasons(exc)) from None
+            if _dropped(exc):
+                raise _Reset(_reasons(exc)) from None
+            raise _ExchangeFailed(_reasons(exc)) from None
         except (net_error.ConnectionLost, net_error.ConnectionDone) as exc:
             raise _Reset(type(exc).__name__) from None
         finished: defer.Deferred[None] = defer.Deferred()
@@ -210,6 +217,8 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
         return "offline", f"cannot connect: {name}"
     if isinstance(exc, _Reset):
         return "reset", f"connection reset twice ({exc})"
+    if isinstance(exc, _ExchangeFailed):
+        return "error", f"HTTP exchange failed ({exc})"
     return "error", name
 
 
@@ -219,6 +228,11 @@ def _reasons(exc: ResponseFailed) -> str:
         value = reason.value if isinstance(reason, Failure) else reason
         names.append(type(value).__name__)
     return ", ".join(names) or type(exc).__name__
+
+
+def _dropped(exc: ResponseFailed) -> bool:
+    reasons = exc.reasons or []
+    return bool(reasons) and all(isinstance(r, Failure) and r.check(net_error.ConnectionClosed) for r in reasons)
 
 
 def _cancelled(exc: ResponseFailed) -> bool:

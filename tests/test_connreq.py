@@ -21,6 +21,7 @@ from acs.handler import SessionHandler
 from acs.store import InformFacts, Store
 from acs.stun_bindings import StunBindings
 from acs.stun_server import BindingInfo, StunServer
+from acs.tls import generate_ca_and_server, server_context_factory
 from acs.vault import Vault
 from cwmp_models import messages as m
 from cwmp_models import udp_connreq
@@ -94,6 +95,7 @@ def test_a_newer_port_reading_that_disagrees_makes_the_url_stale():
         ("http://[::1]:7550/", "192.0.2.10", "ACS host itself"),
         ("http://0.0.0.0:7550/", "192.0.2.10", "ACS host itself"),
         ("http://192.0.2.10:99999/", "192.0.2.10", "not an IP address"),
+        ("http://user:pw@192.0.2.10:7547/", "192.0.2.10", "carries credentials"),
     ],
 )
 def test_urls_a_device_could_abuse_are_refused(url, device_ip, problem):
@@ -349,6 +351,18 @@ async def test_one_retry_on_a_reset_connection(listen):
 async def test_a_phone_that_never_answers_times_out(listen):
     attempt = await get(listen(ScriptedPhone(mode="silent")), timeout=0.3)
     assert (attempt.outcome, attempt.status) == ("timeout", None)
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_untrusted_certificate_is_an_error_not_a_reset(tmp_path):
+    tls = generate_ca_and_server(["127.0.0.1"], tmp_path / "tls")  # a CA nobody trusts
+    phone = ScriptedPhone()
+    port = reactor.listenSSL(0, QuietSite(phone), server_context_factory(tls.cert, tls.key), interface="127.0.0.1")
+    try:
+        attempt = await get(f"https://127.0.0.1:{port.getHost().port}/cr")
+    finally:
+        await port.stopListening()
+    assert attempt.outcome == "error" and attempt.detail.startswith("HTTP exchange failed") and phone.requests == []
 
 
 @pytest_twisted.ensureDeferred
