@@ -848,7 +848,7 @@ def test_the_exported_configuration_is_encrypted_with_the_xml_config_password():
 
 def test_a_configuration_file_is_applied_and_ignores_unknown_pvalues():
     phone = make_phone()
-    fault = download(phone, config({"P276": "1", "P448": "2", "P99999": "whatever", "P1": "admin"}))
+    fault = download(phone, config({"P276": "1", "P448": "2", "P99999": "whatever", "P1": "admin", "P4509": "k"}))
     assert fault == m.FaultStruct(0, "")
     assert gpv(phone, SSH_DISABLED, TRANSPORT_2) == {SSH_DISABLED: True, TRANSPORT_2: "TLS"}
     assert "P99999" not in phone.state.pvalues and "P1" not in phone.state.pvalues
@@ -996,6 +996,7 @@ def test_local_change_by_key_path_and_pvalue():
         ("nothing.here", "1", PhoneError),
         ("P424242", "1", PhoneError),
         ("device.model_name", "WP999", PhoneError),  # a constant, not a setting
+        ("acs.parameter_key", "k", PhoneError),  # the ACS's, not the keypad's
         ("sip.1.transport", "SCTP", InvalidValue),
         ("acs.periodic_inform_interval", "often", InvalidValue),
         ("P448", "7", InvalidValue),

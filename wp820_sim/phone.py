@@ -81,7 +81,8 @@ CWMP namespace lacks) gets 9000.
 * "Authenticate Config File" (``config.authenticate``) on: the file must carry P1 equal to the admin password, else
   9019 (file authentication failure; 9012 is the *server's* authentication);
 * unparseable, or addressed by ``<mac>`` to another phone -> 9018;
-* P-values the model does not know are ignored (a real phone ignores them; P1 is one);
+* P-values the model does not know are ignored (a real phone ignores them; P1 is one), and so is the ParameterKey's
+  (only SetParameterValues, AddObject and DeleteObject set it);
 * a known P-value with a value the model refuses -> the whole file is rejected with 9018 and nothing is applied.
   A value equal to the phone's current one or to the factory default is always accepted, so a file exported by
   :meth:`Phone.export_config` (which carries the factory ``admin`` password) restores;
@@ -1120,6 +1121,8 @@ class Phone:
         writes: dict[Slot, str] = {}
         for pvalue, text in config.pvalues.items():
             for spec in self.model.by_pvalue(pvalue):
+                if spec.key == PARAMETER_KEY:
+                    continue  # only SetParameterValues, AddObject and DeleteObject set it (TR-069)
                 try:
                     value = spec.from_pvalue(text)
                     self._check_acceptable(spec, value)
@@ -1153,8 +1156,8 @@ class Phone:
         writes: dict[Slot, str] = {}
         for spec in specs:
             slot = self._index.slots[spec.key]
-            if slot is None:
-                raise PhoneError(f"{spec.key} is not a setting the phone stores")
+            if slot is None or spec.key == PARAMETER_KEY:
+                raise PhoneError(f"{spec.key} is not a setting the keypad can change")
             typed = _typed(spec, value, by_pvalue)
             self._check_acceptable(spec, typed)
             writes[slot] = _slot_text(spec, slot, typed)
