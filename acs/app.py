@@ -21,7 +21,7 @@ from twisted.web import resource
 
 from . import sdnotify
 from .config import Config, ConfigError, parse_listener
-from .connreq import ConnectionRequestService, with_connection_request_port
+from .connreq import ConnectionRequestService
 from .credentials import BootstrapCredentialSource
 from .device_auth import DeviceAuthenticator
 from .handler import SessionHandler
@@ -75,7 +75,6 @@ class AcsApp:
         )
         self.files = self._file_service()
         policy, overrides = load_policy_files(config)
-        policy = with_connection_request_port(policy, config.connreq.port)
         self.policy = PolicyService(
             self.store, policy, vault=self.vault, files=self.files, overrides=overrides,
             **acs_settings(config),
@@ -245,7 +244,6 @@ class AcsApp:
         """SIGHUP: re-read the policy and its overrides. Running sessions keep the policy they started with."""
         try:
             policy, overrides = load_policy_files(self.config)
-            policy = with_connection_request_port(policy, self.config.connreq.port)
         except PolicyError as exc:
             self.log.error("policy reload failed; keeping the current policy", error=str(exc))
             return False

@@ -5,6 +5,7 @@ so a report evaluates exactly as the running ACS does."""
 from __future__ import annotations
 
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,13 +36,24 @@ def load_policy_files(config: "Config") -> tuple[Policy, Overrides]:
     files = config.policy.files
     if len(files) > 1:
         raise PolicyError("policy.files: one policy file per ACS is supported")
-    policy = load_policy(files[0] if files else None)
+    policy = with_connection_request_port(load_policy(files[0] if files else None), config.connreq.port)
     overrides = load_overrides(config.policy.site)
     # Check every override against the policy now, not at a device's first session.
     for scope in (overrides.sites, overrides.groups):
         for values in scope.values():
             policy.resolve_settings(values, {})
     return policy, overrides
+
+
+def with_connection_request_port(policy: Policy, port: int) -> Policy:
+    """The policy with ``connreq.port`` as the default of its ``connection_request_port`` setting, so the port the
+    operator configured is the one phones are moved to (site and group overrides still win)."""
+    setting = policy.settings.get("connection_request_port")
+    if setting is None:
+        return policy
+    if problem := setting.check(port):
+        raise PolicyError(f"connreq.port {port}: the policy's connection_request_port {problem}")
+    return replace(policy, settings={**policy.settings, "connection_request_port": replace(setting, default=port)})
 
 
 def acs_settings(config: "Config") -> dict[str, str]:
