@@ -15,7 +15,7 @@ Theory of operation
    one the ACS guessed. After the policy moved the connection-request port and read the new port back, the old
    URL is stale and is not used (``no_url`` until the phone's next Inform brings the new URL, or the UDP path). A
    URL that is not plain ``http(s)://<IP address>[:port]/…``, or that points at loopback while the phone does
-   not, is refused (``bad_url``): the device must not make the ACS request arbitrary addresses.
+   not, is not used (``no_url``, the detail says why): the device must not make the ACS request arbitrary addresses.
 4. **Credentials.** Username: the ConnectionRequestUsername read back from the phone, else its serial number (what
    the policy sets). Password: the escrowed ``acs.connection_request_password``. The policy stores a new password
    as *pending* before sending it and promotes it when the phone accepts; if that answer was lost the phone may
