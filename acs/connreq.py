@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,7 +50,6 @@ from twisted.internet import defer, task
 from cwmp_models import messages as m
 
 from .connreq_http import UNREACHABLE, HttpAttempt, send_http_request
-from .policy.rules import Policy, PolicyError
 from .store import DeviceRecord, Store
 
 __all__ = [
@@ -60,7 +59,6 @@ __all__ = [
     "plan_route",
     "parse_udp_address",
     "format_udp_address",
-    "with_connection_request_port",
 ]
 
 CONNECTION_REQUEST_EVENT = "6 CONNECTION REQUEST"
@@ -168,17 +166,6 @@ def plan_route(
             return Route(None, udp, f"the connection-request port moved to {value}; the phone's next Inform "
                                     "brings the new URL")
     return Route(url, udp)
-
-
-def with_connection_request_port(policy: Policy, port: int) -> Policy:
-    """The policy with ``connreq.port`` as the default of its ``connection_request_port`` setting, so the port the
-    operator configured is the one phones are moved to (site and group overrides still win)."""
-    setting = policy.settings.get("connection_request_port")
-    if setting is None:
-        return policy
-    if problem := setting.check(port):
-        raise PolicyError(f"connreq.port {port}: the policy's connection_request_port {problem}")
-    return replace(policy, settings={**policy.settings, "connection_request_port": replace(setting, default=port)})
 
 
 class ConnectionRequestService:
