@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from itertools import chain
 from typing import Any, Callable
 
 from lxml import etree
@@ -35,7 +36,16 @@ from .envelope import (
     schema_defines,
 )
 from .schema import BOOL, DATETIME, INT, STR, UINT, VALUE, ArrayKind, ChoiceKind, Field, Kind, RepeatedKind, StructKind
-from .types import UNKNOWN_TIME, XsdType, format_datetime, format_value, parse_bool, parse_datetime, parse_value
+from .types import (
+    UNKNOWN_TIME,
+    VALUE_FORMATTERS,
+    VALUE_PARSERS,
+    XsdType,
+    format_datetime,
+    format_value,
+    parse_bool,
+    parse_datetime,
+)
 
 __all__ = [
     "CwmpError",
@@ -77,6 +87,8 @@ class CwmpProtocolError(CwmpError):
 # --------------------------------------------------------------------------------------------------------------------
 
 _ENVELOPE = f"{{{NS_SOAP_ENV}}}Envelope"
+_HEADER = f"{{{NS_SOAP_ENV}}}Header"
+_BODY = f"{{{NS_SOAP_ENV}}}Body"
 _XSI_TYPE = f"{{{NS_XSI}}}type"
 _XSI_TYPE_1999 = f"{{{NS_XSI_1999}}}type"
 _SOAP_ENC_ARRAY_TYPE = f"{{{NS_SOAP_ENC}}}arrayType"
@@ -88,7 +100,7 @@ def _new_parser() -> etree.XMLParser:
         no_network=True,
         load_dtd=False,
         huge_tree=False,
-        remove_pis=True,
+        remove_pis=False,  # kept so that parse() can refuse them: SOAP 1.1 forbids processing instructions
         remove_comments=True,
         collect_ids=False,
     )
@@ -135,13 +147,27 @@ def _decode_datetime(element: etree._Element) -> datetime:
         return UNKNOWN_TIME
 
 
-def _value_type(element: etree._Element) -> XsdType:
-    declared = element.get(_XSI_TYPE) or element.get(_XSI_TYPE_1999) or element.get("type")
-    return XsdType.from_wire(declared)
+_PVS = m.ParameterValueStruct
+_STRING = XsdType.STRING
+
+# xsi:type spellings seen so far, each mapped once to its type and value parser (None for strings, which need none):
+# XsdType.from_wire is too slow to run for every value. Bounded, since the spellings come from devices.
+_DECLARED_TYPES: dict[str | None, tuple[XsdType, Callable[[str], Any] | None]] = {}
+_DECLARED_TYPES_MAX = 64
+
+
+def _declared_type(declared: str | None) -> tuple[XsdType, Callable[[str], Any] | None]:
+    found = _DECLARED_TYPES.get(declared)
+    if found is None:
+        value_type = XsdType.from_wire(declared)
+        found = (value_type, None if value_type is XsdType.STRING else VALUE_PARSERS[value_type])
+        if len(_DECLARED_TYPES) < _DECLARED_TYPES_MAX:
+            _DECLARED_TYPES[declared] = found
+    return found
 
 
 def _decode_parameter_value(element: etree._Element) -> m.ParameterValueStruct:
-    # The hot path of every Inform and GetParameterValuesResponse: written out by hand rather than via the plan.
+    """Any ParameterValueStruct, however it is written (see _decode_parameter_value_list for the usual shape)."""
     name = ""
     value_element = None
     for child in element:
@@ -156,15 +182,49 @@ def _decode_parameter_value(element: etree._Element) -> m.ParameterValueStruct:
             value_element = child
     if value_element is None:
         return m.ParameterValueStruct(name, "", XsdType.STRING)
-    value_type = _value_type(value_element)
-    text = value_element.text or ""
-    if value_type is XsdType.STRING:
-        return m.ParameterValueStruct(name, text, value_type)
+    declared = value_element.get(_XSI_TYPE) or value_element.get(_XSI_TYPE_1999) or value_element.get("type")
+    return _parameter_value(name, value_element.text or "", *_declared_type(declared))
+
+
+def _parameter_value(
+    name: str, text: str, value_type: XsdType, parser: Callable[[str], Any] | None
+) -> m.ParameterValueStruct:
+    if parser is None:
+        return _PVS(name, text, value_type)
     try:
-        return m.ParameterValueStruct(name, parse_value(value_type, text), value_type)
+        return _PVS(name, parser(text), value_type)
     except ValueError:
         # Keep the device's own text rather than lose the value; the declared type is kept so nothing is invented.
-        return m.ParameterValueStruct(name, text, value_type)
+        return _PVS(name, text, value_type)
+
+
+def _decode_parameter_value_list(element: etree._Element) -> list[m.ParameterValueStruct]:
+    # The hot path of every Inform and GetParameterValuesResponse, hence written out by hand. An item of the usual
+    # shape, <Name/><Value xsi:type="..."/> unqualified, is read by position; any other (qualified or extra children,
+    # 1999 xsi, no type, a missing element) goes through the general reader. The arrayType count is ignored, as for
+    # every array.
+    result: list[m.ParameterValueStruct] = []
+    append = result.append
+    # Slicing builds the child lists in C; iterating an lxml element child by child costs twice as much.
+    for item in element:
+        children = item[:]
+        if len(children) == 2:
+            name_element, value_element = children
+            if name_element.tag == "Name" and value_element.tag == "Value":
+                declared = value_element.get(_XSI_TYPE)
+                if declared:
+                    found = _DECLARED_TYPES.get(declared) or _declared_type(declared)
+                    value_type, parser = found
+                    name = name_element.text or ""
+                    text = value_element.text or ""
+                    if parser is None:
+                        append(_PVS(name, text, value_type))
+                    else:
+                        append(_parameter_value(name, text, value_type, parser))
+                    continue
+        if isinstance(item.tag, str):
+            append(_decode_parameter_value(item))
+    return result
 
 
 Decoder = Callable[[etree._Element], Any]
@@ -191,7 +251,7 @@ def _choice_decoder(kind: ChoiceKind) -> Decoder:
         declared = (element.get(_XSI_TYPE) or element.get(_XSI_TYPE_1999) or "").rpartition(":")[2]
         decoder = by_name.get(declared)
         if decoder is None:
-            raise CwmpParseError(f"{_local(element.tag)}: unknown xsi:type {declared or '(none)'}")
+            raise CwmpParseError(f"{_local(element.tag)}: unknown xsi:type {_excerpt(declared) or '(none)'}")
         return decoder(element)
 
     return decode
@@ -211,6 +271,8 @@ def _decoder(kind: Kind) -> Decoder:
             return _decode_parameter_value
         return _struct_decoder(kind.cls)
     if isinstance(kind, ArrayKind):
+        if kind == m.PARAMETER_VALUE_LIST:
+            return _decode_parameter_value_list
         return _array_decoder(kind)
     if isinstance(kind, ChoiceKind):
         return _choice_decoder(kind)
@@ -234,16 +296,16 @@ def _struct_decoder(cls: type) -> Decoder:
     name = getattr(cls, "NAME", cls.__name__)
 
     def decode(element: etree._Element) -> Any:
-        values: dict[str, Any] = {attr: [] for attr in repeated_attrs}
-        for child in element:
+        values: dict[str, Any] = {attr: [] for attr in repeated_attrs} if repeated_attrs else {}
+        for child in element[:]:  # a slice is built in C: cheaper than iterating the element
             tag = child.tag
-            if not isinstance(tag, str):
-                continue
-            if tag[0] == "{":
-                tag = tag[tag.index("}") + 1 :]
-            entry = plan.get(tag)
+            entry = plan.get(tag)  # children are unqualified, as the schema says, nearly always
             if entry is None:
-                continue  # unknown extra elements are tolerated
+                if not isinstance(tag, str) or tag[0] != "{":
+                    continue  # unknown extra elements are tolerated
+                entry = plan.get(tag[tag.index("}") + 1 :])
+                if entry is None:
+                    continue
             attr, decoder, repeated = entry
             if repeated:
                 values[attr].append(decoder(child))
@@ -283,16 +345,29 @@ def _decode_soap_fault(element: etree._Element) -> m.Fault:
 
 _FAULT_DECODER = _struct_decoder(m.Fault)
 
+
+def _decode_obsolete_bool(element: etree._Element) -> bool | None:
+    # NoMoreRequests is obsolete (FIELD-NOTES: tolerate, ignore): a value we cannot read is dropped, not fatal.
+    try:
+        return parse_bool(_text(element))
+    except ValueError:
+        return None
+
+
 _HEADER_FIELDS: dict[str, tuple[str, Decoder]] = {
     "ID": ("id", _text),
     "HoldRequests": ("hold_requests", _decode_bool),
     "SessionTimeout": ("session_timeout", _decode_int),
     "SupportedCWMPVersions": ("supported_cwmp_versions", _text),
     "UseCWMPVersion": ("use_cwmp_version", _text),
-    "NoMoreRequests": ("no_more_requests", _decode_bool),
+    "NoMoreRequests": ("no_more_requests", _decode_obsolete_bool),
 }
 
-_HOSTILE_MARKERS = (b"<!DOCTYPE", b"<!ENTITY", b"<!doctype")
+# The XML declaration and the encoding it names. CWMP is UTF-8 in practice; US-ASCII and ISO-8859-1 are accepted
+# because, like UTF-8, they write markup as plain ASCII bytes, which the byte-level checks in parse() rely on.
+_DECLARATION = re.compile(rb"(?:\xef\xbb\xbf)?<\?xml\s[^>]*>")
+_DECLARED_ENCODING = re.compile(rb"""encoding\s*=\s*["']([^"']*)["']""")
+_ACCEPTED_ENCODINGS = {b"utf-8", b"utf8", b"us-ascii", b"ascii", b"iso-8859-1", b"iso8859-1", b"latin1", b"latin-1"}
 
 
 def _namespace_of(tag: str) -> str | None:
@@ -310,10 +385,20 @@ def parse(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, parser: etree.XMLPar
     data = bytes(data)
     if not data.strip():
         raise CwmpParseError("empty document")
+    # UTF-16 and UTF-32 put NUL bytes between ASCII characters (and no XML may hold a NUL): refusing them, and any
+    # declared encoding that does not write markup as ASCII, keeps the byte-level checks below sound.
+    if b"\x00" in data:
+        raise CwmpParseError("NUL bytes: not UTF-8 (UTF-16 and UTF-32 are not accepted)")
+    declaration = _DECLARATION.match(data)
+    if declaration is not None:
+        encoding = _DECLARED_ENCODING.search(declaration.group())
+        if encoding is not None and encoding.group(1).lower() not in _ACCEPTED_ENCODINGS:
+            named = _excerpt(encoding.group(1).decode("ascii", "replace"))
+            raise CwmpParseError(f"encoding {named!r} is not accepted; send UTF-8")
     # SOAP forbids DTDs; refusing before parsing also means no entity, however nested, is ever looked at.
-    for marker in _HOSTILE_MARKERS:
-        if marker in data:
-            raise CwmpParseError("DOCTYPE or ENTITY declarations are not allowed")
+    # Entities can only be declared inside a DOCTYPE, and "<!doctype" is not XML at all, so one marker is enough.
+    if b"<!DOCTYPE" in data:
+        raise CwmpParseError("DOCTYPE or ENTITY declarations are not allowed")
     try:
         root = etree.fromstring(data, parser or _PARSER)
     except etree.XMLSyntaxError as exc:
@@ -322,15 +407,19 @@ def parse(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, parser: etree.XMLPar
         raise CwmpParseError(f"unreadable XML: {_short(exc)}") from None
     if root.getroottree().docinfo.doctype:
         raise CwmpParseError("DOCTYPE declarations are not allowed")
+    # SOAP 1.1 forbids processing instructions too. Only a document with "<?" past its declaration can hold one, so
+    # the tree is searched only then.
+    if data.find(b"<?", declaration.end() if declaration else 0) != -1 and _holds_processing_instruction(root):
+        raise CwmpParseError("processing instructions are not allowed")
     if root.tag != _ENVELOPE:
-        raise CwmpParseError(f"root element is {_local(root.tag)!r}, not a SOAP 1.1 Envelope")
+        raise CwmpParseError(f"root element is {_excerpt(_local(root.tag) or '')!r}, not a SOAP 1.1 Envelope")
 
     header = body = None
     for child in root:
         tag = child.tag
-        if tag == f"{{{NS_SOAP_ENV}}}Header":
+        if tag == _HEADER:
             header = child
-        elif tag == f"{{{NS_SOAP_ENV}}}Body":
+        elif tag == _BODY:
             body = child
     if body is None:
         raise CwmpParseError("envelope has no Body")
@@ -363,18 +452,33 @@ def parse(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, parser: etree.XMLPar
         else:
             decoder = _MESSAGE_DECODERS.get(name)
             if decoder is None:
-                raise CwmpParseError(f"unknown CWMP method {name!r}")
+                raise CwmpParseError(f"unknown CWMP method {_excerpt(name)!r}")
             if element_ns is not None and element_ns not in CWMP_NAMESPACES:
-                raise CwmpParseError(f"{name} is in unknown namespace {element_ns!r}")
+                raise CwmpParseError(f"{name} is in unknown namespace {_excerpt(element_ns)!r}")
             envelope.body = decoder(element)
             namespace = element_ns or namespace
     envelope.namespace = namespace or NS_CWMP_1_2
     return envelope
 
 
+def _holds_processing_instruction(root: etree._Element) -> bool:
+    found = chain(root.itersiblings(etree.PI, preceding=True), root.itersiblings(etree.PI), root.iter(etree.PI))
+    return next(found, None) is not None
+
+
+def _excerpt(text: str, limit: int = 40) -> str:
+    """At most ``limit`` characters of device-supplied text for an error reason: enough to recognise, never a dump."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_LONG_WORD = re.compile(r"\S{41,}")
+
+
 def _short(exc: Exception) -> str:
+    # libxml2's messages quote names from the input ("tag mismatch: <name> line 1 and ..."): keep their shape, but
+    # never more than an excerpt of any one of them.
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:160]
+    return _LONG_WORD.sub(lambda word: _excerpt(word.group()), text)[:160]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -384,15 +488,16 @@ def _short(exc: Exception) -> str:
 # XML 1.0 cannot carry these at all, escaped or not.
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
-_NEEDS_ESCAPE = re.compile("[&<>\r]")
+# Both checks in one pattern, so text needing no care (nearly all of it) costs one search.
+_NEEDS_CARE = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _escape(text: str, where: str) -> str:
+    if not _NEEDS_CARE.search(text):
+        return text
     if _XML_FORBIDDEN.search(text):
         raise CwmpSerializeError(f"{where}: contains a character XML cannot carry")
-    if _NEEDS_ESCAPE.search(text):
-        return text.translate(_ESCAPES)
-    return text
+    return text.translate(_ESCAPES)
 
 
 Encoder = Callable[[Any, str, list], None]
@@ -409,16 +514,18 @@ def _scalar_encoder(kind: Kind, max_len: int | None) -> Encoder:
         def encode_str(value: Any, tag: str, out: list) -> None:
             if not isinstance(value, str):
                 raise CwmpSerializeError(f"{tag}: expected a string, got {type(value).__name__}")
-            _check_len(value, max_len, tag)
+            if max_len is not None and len(value) > max_len:
+                raise CwmpSerializeError(f"{tag}: longer than {max_len} characters")
             out.append(f"<{tag}>{_escape(value, tag)}</{tag}>")
 
         return encode_str
     xsd = {INT: XsdType.INT, UINT: XsdType.UNSIGNED_INT, BOOL: XsdType.BOOLEAN}.get(kind)
     if xsd is not None:
+        formatter = VALUE_FORMATTERS[xsd]
 
         def encode_number(value: Any, tag: str, out: list) -> None:
             try:
-                text = format_value(xsd, value)
+                text = formatter(value)
             except ValueError as exc:
                 raise CwmpSerializeError(f"{tag}: {exc}") from None
             out.append(f"<{tag}>{text}</{tag}>")
@@ -435,21 +542,47 @@ def _scalar_encoder(kind: Kind, max_len: int | None) -> Encoder:
     raise AssertionError(kind)
 
 
-def _encode_parameter_value(item: Any, tag: str, out: list) -> None:
-    if not isinstance(item, m.ParameterValueStruct):
-        raise CwmpSerializeError(f"{tag}: expected ParameterValueStruct")
-    name = item.name
-    if len(name) > 256:
-        raise CwmpSerializeError("ParameterValueStruct Name: longer than 256 characters")
-    value_type = item.type
-    try:
-        text = format_value(value_type, item.value)
-    except ValueError as exc:
-        raise CwmpSerializeError(f"Value of {name}: {exc}") from None
-    out.append(
-        f'<ParameterValueStruct><Name>{_escape(name, "Name")}</Name>'
-        f'<Value xsi:type="xsd:{value_type.wire_name}">{_escape(text, name)}</Value></ParameterValueStruct>'
-    )
+_VALUE_START = {value_type: f'<Value xsi:type="xsd:{value_type.wire_name}">' for value_type in XsdType}
+
+
+def _encode_parameter_value_list(values: Any, tag: str, out: list) -> None:
+    # The hot path of every SetParameterValues (and of the simulator's Informs and GetParameterValuesResponses),
+    # hence written out by hand. Names and texts are checked for characters needing care in one pass over all of
+    # them; only when one is found is each escaped (or refused) on its own.
+    items = list(values or ())
+    body: list[str] = []
+    content: list[str] = []
+    for item in items:
+        if not isinstance(item, _PVS):
+            raise CwmpSerializeError(f"{tag}: expected ParameterValueStruct, got {type(item).__name__}")
+        name = item.name
+        value = item.value
+        value_type = item.type
+        start = _VALUE_START.get(value_type)
+        if start is None:
+            raise CwmpSerializeError(f"Value of {_excerpt(name)}: type is not an XsdType")
+        if value_type is _STRING and value.__class__ is str:
+            text = value
+        else:
+            try:
+                text = VALUE_FORMATTERS[value_type](value)
+            except ValueError:
+                # The value itself stays out of the message: it may be a secret.
+                raise CwmpSerializeError(f"Value of {_excerpt(name)}: not a valid {value_type.value}") from None
+        if len(name) > 256:
+            raise CwmpSerializeError("ParameterValueStruct Name: longer than 256 characters")
+        content.append(name)
+        content.append(text)
+        body.append(f"<ParameterValueStruct><Name>{name}</Name>{start}{text}</Value></ParameterValueStruct>")
+    if _NEEDS_CARE.search("".join(content)):
+        body = [
+            f"<ParameterValueStruct><Name>{_escape(item.name, 'Name')}</Name>{_VALUE_START[item.type]}"
+            f"{_escape(text, _excerpt(item.name))}</Value></ParameterValueStruct>"
+            for item, text in zip(items, content[1::2])
+        ]
+    out.append(f'<{tag} soap-enc:arrayType="cwmp:ParameterValueStruct[{len(items)}]">')
+    out.extend(body)
+    out.append(f"</{tag}>")
 
 
 def _struct_encoder(cls: type) -> Encoder:
@@ -484,10 +617,10 @@ def _field_encoder(spec: Field) -> Encoder:
 
 def _kind_encoder(kind: Kind, max_len: int | None) -> Encoder:
     if isinstance(kind, StructKind):
-        if kind.cls is m.ParameterValueStruct:
-            return _encode_parameter_value
         return _struct_encoder(kind.cls)
     if isinstance(kind, ArrayKind):
+        if kind == m.PARAMETER_VALUE_LIST:
+            return _encode_parameter_value_list
         return _array_encoder(kind)
     if isinstance(kind, ChoiceKind):
         return _choice_encoder(kind)
@@ -557,7 +690,10 @@ def _encode_header(envelope: Envelope, out: list) -> None:
             "</cwmp:HoldRequests>"
         )
     if envelope.session_timeout is not None:
-        text = format_value(XsdType.UNSIGNED_INT, envelope.session_timeout)
+        try:
+            text = format_value(XsdType.UNSIGNED_INT, envelope.session_timeout)
+        except ValueError as exc:
+            raise CwmpSerializeError(f"SessionTimeout: {exc}") from None
         parts.append(f"<cwmp:SessionTimeout>{text}</cwmp:SessionTimeout>")
     if envelope.supported_cwmp_versions is not None:
         text = _escape(envelope.supported_cwmp_versions, "SupportedCWMPVersions")
@@ -621,7 +757,9 @@ def check_reply(reply: Envelope, outstanding: tuple[str, type[m.Message]] | None
         raise CwmpProtocolError(f"unexpected {body.NAME}")
     request_id, request_cls = outstanding
     if reply.id is not None and reply.id != request_id:
-        raise CwmpProtocolError(f"reply ID {reply.id!r} does not match request ID {request_id!r}")
+        raise CwmpProtocolError(
+            f"reply ID {_excerpt(reply.id)!r} does not match request ID {_excerpt(request_id)!r}"
+        )
     if isinstance(body, m.Fault):
         return body
     if request_cls.RESPONSE is not type(body):

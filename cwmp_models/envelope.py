@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .messages import Message
@@ -65,10 +66,11 @@ class Envelope:
         1.2, 1.3 and 1.4 share a namespace; 1.3 added SessionTimeout and 1.4 SupportedCWMPVersions/UseCWMPVersion.
         An explicit version list or choice wins over inference.
         """
-        if self.use_cwmp_version:
-            return self.use_cwmp_version
-        if self.supported_cwmp_versions:
-            return highest_version(self.supported_cwmp_versions)
+        # A header holding no readable version says nothing; the namespace and the other headers still do.
+        for declared in (self.use_cwmp_version, self.supported_cwmp_versions):
+            version = highest_version(declared or "")
+            if version is not None:
+                return version
         if self.namespace == NS_CWMP_1_0:
             return "1.0"
         if self.namespace == NS_CWMP_1_1:
@@ -84,19 +86,24 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
+_VERSION_SEPARATORS = re.compile(r"[\s,;]+")
+
+
 def parse_version_list(text: str) -> list[str]:
-    """``SupportedCWMPVersions`` is a comma-separated list such as ``1.0,1.1,1.2,1.3,1.4``; tolerate spaces."""
+    """``SupportedCWMPVersions`` is a comma-separated list such as ``1.0,1.1,1.2,1.3,1.4``. Tolerate spaces (or
+    semicolons) as separators and leading zeros; drop any entry that is not dotted ASCII digits."""
     versions = []
-    for part in text.split(","):
-        part = part.strip()
-        if part and all(piece.isdigit() for piece in part.split(".")):
-            versions.append(part)
+    for part in _VERSION_SEPARATORS.split(text):
+        pieces = part.split(".")
+        if part.isascii() and all(piece.isdigit() for piece in pieces):
+            versions.append(".".join(str(int(piece)) for piece in pieces))
     return versions
 
 
-def highest_version(text: str) -> str:
+def highest_version(text: str) -> str | None:
+    """The highest version in a version list, or None when it holds none."""
     versions = parse_version_list(text)
-    return max(versions, key=_version_key) if versions else "1.0"
+    return max(versions, key=_version_key) if versions else None
 
 
 def negotiate_version(supported_by_cpe: str, supported_by_acs: tuple[str, ...] = PROTOCOL_VERSIONS) -> str | None:

@@ -12,13 +12,16 @@ import binascii
 import enum
 import re
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 __all__ = [
     "XsdType",
     "UNKNOWN_TIME",
     "CwmpValue",
     "parse_value",
+    "VALUE_PARSERS",
     "format_value",
+    "VALUE_FORMATTERS",
     "parse_datetime",
     "format_datetime",
     "parse_bool",
@@ -81,13 +84,16 @@ class ValueRangeError(ValueError):
     """A value that cannot be represented in its declared CWMP type."""
 
 
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
 def parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true"):
-        return True
-    if lowered in ("0", "false"):
-        return False
-    raise ValueError(f"not a boolean: {text!r}")
+    found = _BOOLEANS.get(text)
+    if found is None:
+        found = _BOOLEANS.get(text.strip().lower())
+        if found is None:
+            raise ValueError(f"not a boolean: {text!r}")
+    return found
 
 
 _DATETIME_RE = re.compile(
@@ -114,7 +120,12 @@ def parse_datetime(text: str) -> datetime:
     second_int = int(second)
     leap = second_int == 60  # a leap second is valid xsd; Python cannot hold it
     value = datetime(int(year), int(month), int(day), int(hour), int(minute), 59 if leap else second_int, micro, tz)
-    return value + timedelta(seconds=1) if leap else value
+    if not leap:
+        return value
+    try:
+        return value + timedelta(seconds=1)
+    except OverflowError:  # 9999-12-31T23:59:60 has no successor; callers expect ValueError for bad text
+        raise ValueError(f"not a representable dateTime: {text!r}") from None
 
 
 def format_datetime(value: datetime) -> str:
@@ -133,62 +144,109 @@ def format_datetime(value: datetime) -> str:
     return f"{text}{sign}{total // 3600:02d}:{total % 3600 // 60:02d}"
 
 
-def parse_value(xsd_type: XsdType, text: str | None) -> CwmpValue:
-    """Text from the wire to a Python value. Raises ValueError when the text does not fit the type; callers that
-    must be lenient keep the raw text instead."""
-    text = text or ""
-    if xsd_type is XsdType.STRING:
-        return text
-    if xsd_type in _INT_RANGES:
-        number = int(text.strip())
-        low, high = _INT_RANGES[xsd_type]
+def _int_parser(xsd_type: XsdType) -> Callable[[str], int]:
+    low, high = _INT_RANGES[xsd_type]
+
+    def parse_int(text: str) -> int:
+        number = int(text)  # int() ignores surrounding whitespace itself
         if not low <= number <= high:
             raise ValueRangeError(f"{number} outside {xsd_type.value}")
         return number
-    if xsd_type is XsdType.BOOLEAN:
-        return parse_bool(text)
-    if xsd_type is XsdType.DATETIME:
-        return parse_datetime(text)
-    if xsd_type is XsdType.BASE64:
-        try:
-            return base64.b64decode("".join(text.split()), validate=True)
-        except binascii.Error as exc:
-            raise ValueError(f"not base64: {exc}") from None
-    if xsd_type is XsdType.HEXBINARY:
-        return bytes.fromhex(text.strip())
-    raise AssertionError(xsd_type)
+
+    return parse_int
 
 
-def format_value(xsd_type: XsdType, value: CwmpValue) -> str:
-    """A Python value to the exact text for its type. A str is trusted as already being the wire form (a value kept
-    verbatim from a device, or an operator's literal), except that it must still fit a numeric or boolean type."""
-    if isinstance(value, str):
-        if xsd_type in _INT_RANGES or xsd_type is XsdType.BOOLEAN:
-            return format_value(xsd_type, parse_value(xsd_type, value))
-        return value
-    if xsd_type in _INT_RANGES:
+def _parse_base64(text: str) -> bytes:
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"not base64: {exc}") from None
+
+
+def _parse_hex_binary(text: str) -> bytes:
+    return bytes.fromhex(text.strip())
+
+
+# One parser per type, so a caller decoding many values looks its parser up once (the codec's hot path does).
+VALUE_PARSERS: dict[XsdType, Callable[[str], CwmpValue]] = {
+    XsdType.STRING: str,
+    **{xsd_type: _int_parser(xsd_type) for xsd_type in _INT_RANGES},
+    XsdType.BOOLEAN: parse_bool,
+    XsdType.DATETIME: parse_datetime,
+    XsdType.BASE64: _parse_base64,
+    XsdType.HEXBINARY: _parse_hex_binary,
+}
+
+
+def parse_value(xsd_type: XsdType, text: str | None) -> CwmpValue:
+    """Text from the wire to a Python value. Raises ValueError when the text does not fit the type; callers that
+    must be lenient keep the raw text instead."""
+    return VALUE_PARSERS[xsd_type](text or "")
+
+
+def _int_formatter(xsd_type: XsdType) -> Callable[[CwmpValue], str]:
+    low, high = _INT_RANGES[xsd_type]
+    parse = VALUE_PARSERS[xsd_type]
+
+    def format_int(value: CwmpValue) -> str:
+        if isinstance(value, str):
+            return str(parse(value))
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueRangeError(f"{value!r} is not an integer for {xsd_type.value}")
-        low, high = _INT_RANGES[xsd_type]
         if not low <= value <= high:
             raise ValueRangeError(f"{value} outside {xsd_type.value}")
         return str(value)
-    if xsd_type is XsdType.BOOLEAN:
-        if not isinstance(value, bool):
-            raise ValueRangeError(f"{value!r} is not a boolean")
-        return "true" if value else "false"
-    if xsd_type is XsdType.DATETIME:
-        if not isinstance(value, datetime):
-            raise ValueRangeError(f"{value!r} is not a datetime")
-        return format_datetime(value)
-    if xsd_type is XsdType.BASE64:
+
+    return format_int
+
+
+def _format_string(value: CwmpValue) -> str:
+    if isinstance(value, str):
+        return value
+    raise ValueRangeError(f"{value!r} is not a string")
+
+
+def _format_bool(value: CwmpValue) -> str:
+    if isinstance(value, str):
+        value = parse_bool(value)
+    elif not isinstance(value, bool):
+        raise ValueRangeError(f"{value!r} is not a boolean")
+    return "true" if value else "false"
+
+
+def _format_datetime_value(value: CwmpValue) -> str:
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, datetime):
+        raise ValueRangeError(f"{value!r} is not a datetime")
+    return format_datetime(value)
+
+
+def _bytes_formatter(encode: Callable[[bytes], str]) -> Callable[[CwmpValue], str]:
+    def format_bytes(value: CwmpValue) -> str:
+        if isinstance(value, str):
+            return value
         if not isinstance(value, bytes):
             raise ValueRangeError(f"{value!r} is not bytes")
-        return base64.b64encode(value).decode("ascii")
-    if xsd_type is XsdType.HEXBINARY:
-        if not isinstance(value, bytes):
-            raise ValueRangeError(f"{value!r} is not bytes")
-        return value.hex()
-    if xsd_type is XsdType.STRING:
-        raise ValueRangeError(f"{value!r} is not a string")
-    raise AssertionError(xsd_type)
+        return encode(value)
+
+    return format_bytes
+
+
+# One formatter per type, for the same reason as VALUE_PARSERS. A str is trusted as already being the wire form (a
+# value kept verbatim from a device, or an operator's literal), except that it must still fit a numeric or boolean
+# type.
+VALUE_FORMATTERS: dict[XsdType, Callable[[CwmpValue], str]] = {
+    XsdType.STRING: _format_string,
+    **{xsd_type: _int_formatter(xsd_type) for xsd_type in _INT_RANGES},
+    XsdType.BOOLEAN: _format_bool,
+    XsdType.DATETIME: _format_datetime_value,
+    XsdType.BASE64: _bytes_formatter(lambda data: base64.b64encode(data).decode("ascii")),
+    XsdType.HEXBINARY: _bytes_formatter(bytes.hex),
+}
+
+
+def format_value(xsd_type: XsdType, value: CwmpValue) -> str:
+    """A Python value to the exact text for its type (see VALUE_FORMATTERS). Raises ValueError when it does not
+    fit."""
+    return VALUE_FORMATTERS[xsd_type](value)
