@@ -68,11 +68,13 @@ def material(tmp_path_factory: pytest.TempPathFactory) -> Material:
 
 @pytest.fixture
 def servers() -> Iterator[list[ServerProcess]]:
-    """Every server a test starts is killed at teardown, whatever the test did."""
+    """Every server a test starts is killed at teardown, whatever the test did. Its log is printed, for pytest to
+    show when the test failed."""
     started: list[ServerProcess] = []
     yield started
-    for server in started:
+    for number, server in enumerate(started, start=1):
         server.close()
+        print(f"--- log of server {number} (pid {server.pid}) ---", *server.lines, sep="\n")
 
 
 def start(servers: list[ServerProcess], config: Path, **kwargs) -> ServerProcess:
