@@ -32,8 +32,6 @@ from .store import Store
 from .tasks import TaskQueueSource
 from .web.cwmp import CwmpLimits, CwmpResource, CwmpSite
 
-STOP_GRACE_SECONDS = 20.0
-
 
 def _mount(root: resource.Resource, path: str, child: resource.Resource) -> None:
     parts = [part.encode() for part in path.strip("/").split("/") if part]
@@ -99,6 +97,7 @@ class AcsApp:
                 self.policy.source,
             ],
             max_rpcs=config.cwmp.max_rpcs_per_session,
+            session_timeout=float(config.cwmp.session_timeout),
             auth_disabled=not config.auth.enabled,
             on_session_start=self.connreq.session_started,
         )
@@ -221,8 +220,10 @@ class AcsApp:
         cls = endpoints.TCP6ServerEndpoint if ":" in host else endpoints.TCP4ServerEndpoint
         return cls(self.reactor, port, backlog=self.config.cwmp.backlog, interface=host)
 
-    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        """Graceful stop: no new sessions, running ones get ``grace`` seconds, then everything is closed."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful stop: no new sessions, running ones get ``grace`` seconds (cwmp.stop_grace), then everything is
+        closed."""
+        grace = float(self.config.cwmp.stop_grace) if grace is None else grace
         sdnotify.notify(sdnotify.STOPPING, sdnotify.status("stopping: finishing open sessions"))
         self.cwmp.accepting = False
         if self._relay is not None and self._relay.running:

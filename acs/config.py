@@ -362,6 +362,7 @@ class CwmpConfig:
     max_rpcs_per_session: int = setting(64, Integer(1), "ACS requests in one session; the rest wait for the next")
     retry_after_min: int = setting(30, Integer(1), "lowest Retry-After (seconds) of a 503 when full")
     retry_after_max: int = setting(120, Integer(1), "highest Retry-After; each 503 draws between min and max")
+    stop_grace: int = setting(20, Integer(0, 3600), "seconds running sessions get to finish on SIGTERM")
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,7 @@ class SessionHandler:
         *,
         work: Iterable[WorkSourceFactory] = (),
         max_rpcs: int = 64,
+        session_timeout: float = s.DEFAULT_SESSION_TIMEOUT,
         clock: Callable[[], float] = time.time,
         auth_disabled: bool = False,
         on_session_end: Callable[[ActiveSession], None] | None = None,
@@ -96,6 +97,7 @@ class SessionHandler:
         self.store = store
         self.work_factories = list(work)
         self.max_rpcs = max_rpcs
+        self.session_timeout = session_timeout
         self.clock = clock
         self.auth_disabled = auth_disabled
         self.on_session_end = on_session_end
@@ -107,7 +109,9 @@ class SessionHandler:
     # ---- entry points for the adapter -------------------------------------------------------------------------------
 
     def new_session(self, *, remote_ip: str | None, identity_kind: str = "device") -> ActiveSession:
-        return ActiveSession(s.CwmpSession(max_rpcs=self.max_rpcs), remote_ip=remote_ip, identity_kind=identity_kind)
+        # The device's own SessionTimeout header, when it sends one, replaces this default (acs.session).
+        machine = s.CwmpSession(max_rpcs=self.max_rpcs, timeout=self.session_timeout)
+        return ActiveSession(machine, remote_ip=remote_ip, identity_kind=identity_kind)
 
     def handle(self, active: ActiveSession, envelope: Envelope | None) -> Envelope | None:
         """One POST in, the answer out (None: 204 No Content, the session is over)."""
