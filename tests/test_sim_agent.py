@@ -34,14 +34,14 @@ USER, PASSWORD = "acs-user", "acs-secret"
 MS = "Device.ManagementServer."
 INTERVAL = MS + "PeriodicInformInterval"
 PROFILES = "Device.Services.VoiceService.1.VoiceProfile."
-GUARD = 15  # seconds: a bound against hangs, never an expectation about speed
+GUARD = 30  # seconds: a bound against hangs, never an expectation about speed
 FAST = AgentSettings(session_timeout=5.0, retry_scale=0.01, reboot_delay=0.01, transfer_timeout=5.0)
 
 
-def within(d: defer.Deferred[Any] | Awaitable[Any]) -> defer.Deferred[Any]:
+def within(d: defer.Deferred[Any] | Awaitable[Any], guard: float = GUARD) -> defer.Deferred[Any]:
     if not isinstance(d, defer.Deferred):
         d = defer.ensureDeferred(d)  # type: ignore[arg-type]
-    return d.addTimeout(GUARD, reactor)
+    return d.addTimeout(guard, reactor)
 
 
 def first_index_for(nodeid: str) -> int:

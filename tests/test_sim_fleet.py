@@ -20,7 +20,9 @@ from tests.test_sim_agent import (  # noqa: F401 (fixtures)
     start_fleet,
     within,
 )
-from wp820_sim.fleet import MAX_INDEX, Fleet, FleetConfig, FleetError, identity, load_credentials_csv
+from twisted.internet import reactor
+
+from wp820_sim.fleet import MAX_INDEX, Fleet, FleetConfig, FleetError, StateWriter, identity, load_credentials_csv
 from wp820_sim.fleet import raise_open_file_limit
 from wp820_sim.phone import Credentials
 from wp820_sim.state import state_path
@@ -113,13 +115,28 @@ def test_open_file_limit_is_raised_as_far_as_allowed() -> None:
     assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= wanted
 
 
+@pytest_twisted.ensureDeferred
+async def test_state_writer_keeps_the_newest_snapshot_and_reports_failures(tmp_path: Path) -> None:
+    failures: list[tuple[Path, str]] = []
+    writer = StateWriter(reactor, fsync=True, on_error=lambda path, reason: failures.append((path, reason)))
+    target = tmp_path / "c074ad000001.json"
+    for version in range(50):
+        writer.submit(target, b'{"version": %d}' % version)
+    writer.submit(tmp_path / "missing-dir" / "x.json", b"{}")
+    await within(writer.drain())
+    await writer.close()
+    assert target.read_bytes() == b'{"version": 49}'
+    assert [path.name for path in tmp_path.iterdir()] == [target.name]  # no temporary file left behind
+    assert failures == [(tmp_path / "missing-dir" / "x.json", "cannot create a temporary file: No such file or directory")]
+
+
 # -- fleets on the wire --------------------------------------------------------------------------------------------
 
 
 @pytest_twisted.ensureDeferred
 async def test_a_thousand_phones_each_complete_a_session(acs: Acs, start_fleet) -> None:
     fleet = await start_fleet(acs.url, phones=1000)
-    await within(fleet.wait_sessions(1000))
+    await within(fleet.wait_sessions(1000), guard=120)  # a hang guard for a loaded machine, not a speed target
     sessions = acs.acs.completed
     assert len(sessions) == 1000
     assert {s.serial for s in sessions} == set(fleet.serials)

@@ -121,6 +121,12 @@ class Stats:
         if self._waiters:
             self._fire(name)
 
+    def failure(self, name: str, event: str, **fields: Any) -> None:
+        """Count a failure and log it: the first of its kind as a warning, the rest at debug level, so a boot storm
+        hitting a limit does not print ten thousand identical lines (the counter says how many)."""
+        self.add(name)
+        (log.warning if self.counts[name] == 1 else log.debug)(event, **fields)
+
     def wait_for(self, name: str, value: int) -> defer.Deferred[int]:
         d: defer.Deferred[int] = defer.Deferred()
         self._waiters.append((name, value, d))
@@ -391,7 +397,6 @@ class HttpClient:
         self._cookies: dict[str, str] = {}
         self._digest: DigestClient | None = None
         self._challenges: list[str] | None = None
-        self.auth_schemes_used: set[str] = set()
 
     async def request(self, method: bytes, url: str, body: bytes | None, headers: dict[bytes, bytes]) -> HttpReply:
         """Send one request, answering up to two authentication challenges (the second for a stale nonce)."""
@@ -400,12 +405,13 @@ class HttpClient:
             raise SessionError(f"unsupported URL scheme {parts.scheme!r}")
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         is_tls = parts.scheme == "https"
+        verb = method.decode("ascii")
+        authorization = self._preemptive(verb, target, is_tls)
         for attempt in range(3):
             request_headers = Headers({name: [value] for name, value in headers.items()})
             if self._use_cookies and self._cookies:
                 cookie = "; ".join(f"{name}={value}" for name, value in self._cookies.items())
                 request_headers.setRawHeaders(b"cookie", [cookie.encode("latin-1")])
-            authorization = self._authorization(method.decode("ascii"), target, is_tls)
             if authorization is not None:
                 request_headers.setRawHeaders(b"authorization", [authorization.encode("utf-8")])
             reply = await self._send(method, url.encode("utf-8"), request_headers, body)
@@ -414,35 +420,32 @@ class HttpClient:
             challenges = [value.decode("latin-1") for value in reply.headers.getRawHeaders(b"www-authenticate", [])]
             if attempt > 0 and not any("stale=true" in value.lower() for value in challenges):
                 return reply  # our credentials were refused: a new nonce would not help
-            self._take_challenges(challenges, is_tls)
+            authorization = self._answer(challenges, verb, target, is_tls)
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
         await self._pool.closeCachedConnections()
 
-    def _take_challenges(self, challenges: Sequence[str], is_tls: bool) -> None:
+    def _answer(self, challenges: Sequence[str], method: str, target: str, is_tls: bool) -> str:
+        """The Authorization for a 401's challenges; remembered for pre-emptive use on the next requests."""
         if self._basic_only:
             challenges = [value for value in challenges if value.lstrip().lower().startswith("basic")]
-        self._digest = DigestClient(self._username, self._password, allow_basic=is_tls or self._basic_only)
         self._challenges = list(challenges)
+        self._digest = DigestClient(self._username, self._password, allow_basic=is_tls or self._basic_only)
         try:
-            self._digest.authorization("POST", "/", self._challenges)  # choose now, so an unusable offer fails here
-        except HttpAuthError as exc:
+            value = self._digest.authorization(method, target, self._challenges)
+        except (HttpAuthError, ValueError) as exc:  # ValueError: a Basic username containing ':'
             raise SessionError(f"authentication: {exc}") from None
-        except ValueError as exc:  # DigestClient refuses a Basic username containing ':'
-            raise SessionError(f"authentication: {exc}") from None
+        return value
 
-    def _authorization(self, method: str, target: str, is_tls: bool) -> str | None:
+    def _preemptive(self, method: str, target: str, is_tls: bool) -> str | None:
         if self._digest is None or self._challenges is None:
             return None
         if self._reuse_nonce:
             # The quirk: a fresh client per request answers the same challenge again, so nc=00000001 every time.
             client = DigestClient(self._username, self._password, allow_basic=is_tls or self._basic_only)
-            value = client.authorization(method, target, self._challenges)
-        else:
-            value = self._digest.authorization(method, target)
-        self.auth_schemes_used.add(value.split(" ", 1)[0].lower())
-        return value
+            return client.authorization(method, target, self._challenges)
+        return self._digest.authorization(method, target)
 
     async def _send(self, method: bytes, url: bytes, headers: Headers, body: bytes | None) -> HttpReply:
         producer = _BytesProducer(body) if body is not None else None

@@ -27,7 +27,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import structlog
 from twisted.internet import defer, error as net_error
 from twisted.web import server
 from twisted.web.http import Request
@@ -38,8 +37,6 @@ from cwmp_models.httpauth_server import DigestVerifier
 from wp820_sim.agent import PhoneAgent, Stats
 
 __all__ = ["ConnectionRequestService", "ConnectionRequestListener", "DEFAULT_REALM", "CONNECTION_REQUEST_URL"]
-
-log = structlog.get_logger(__name__)
 
 DEFAULT_REALM = "WP820"
 CONNECTION_REQUEST_URL = "Device.ManagementServer.ConnectionRequestURL"
@@ -69,8 +66,9 @@ class ConnectionRequestListener:
         try:
             self._port = self._service.listen(self.agent.ip, wanted)
         except net_error.CannotListenError as exc:
-            self._service.stats.add("cr_listen_failed")
-            log.warning("sim.cr_listen_failed", phone=self.agent.ip, port=wanted, error=str(exc.socketError))
+            self._service.stats.failure(
+                "cr_listen_failed", "sim.cr_listen_failed", phone=self.agent.ip, port=wanted, error=str(exc.socketError)
+            )
             return
         if previous is not None:
             previous.stopListening()

@@ -21,11 +21,15 @@ during a session, a connection. ``stop`` powers every phone off and saves its st
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import os
 import random
 import resource
-from collections.abc import Mapping
+import tempfile
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -50,6 +54,7 @@ __all__ = [
     "FleetConfig",
     "FleetError",
     "Identity",
+    "StateWriter",
     "identity",
     "load_credentials_csv",
     "raise_open_file_limit",
@@ -62,8 +67,11 @@ OUI = "000B82"
 _ADDRESSES_PER_B = 254  # last octets 1..254
 # The MAC's last three bytes hold index + 1, and 127.A.B.C runs out at A = 255.
 MAX_INDEX = min(0xFFFFFE, 256 * 256 * _ADDRESSES_PER_B - 2)
-_FDS_PER_PHONE = 3  # listener (or NAT port), a session connection, a transfer connection
+# Each phone holds one socket all the time (its connection-request listener, or its NAT's external port) and one
+# more during a session; a boot storm has every phone in a session at once.
+_FDS_PER_PHONE = 2
 _FD_RESERVE = 256
+_FDS_MINIMUM_RESERVE = 64
 
 
 class FleetError(Exception):
@@ -191,6 +199,7 @@ class Fleet:
         self._states: dict[str, PhoneState] = {}
         self._dirty: set[str] = set()
         self._flush: Any = None
+        self._writer = StateWriter(reactor, fsync=config.fsync, on_error=self._write_failed)
         self._cr_service = ConnectionRequestService(
             reactor, self.stats, self.scheduler.seconds, min_interval=config.cr_min_interval
         )
@@ -241,6 +250,19 @@ class Fleet:
         if self.started:
             raise FleetError("the fleet is already running")
         self.open_file_limit = raise_open_file_limit(config.phones * _FDS_PER_PHONE + _FD_RESERVE)
+        if self.open_file_limit < config.phones + _FDS_MINIMUM_RESERVE:
+            raise FleetError(
+                f"{config.phones} phones need at least {config.phones + _FDS_MINIMUM_RESERVE} open files (one socket "
+                f"each, more during sessions) but this process may open only {self.open_file_limit}: raise the hard "
+                "limit (ulimit -Hn, or LimitNOFILE= in a systemd unit) or run fewer phones per process"
+            )
+        if self.open_file_limit < config.phones * _FDS_PER_PHONE:
+            log.warning(
+                "sim.few_open_files",
+                phones=config.phones,
+                nofile=self.open_file_limit,
+                advice="sessions may fail with EMFILE (and retry) if many phones talk at once: use --ramp",
+            )
         try:
             config.state_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -259,6 +281,7 @@ class Fleet:
         if self._flush is not None and self._flush.active():
             self._flush.cancel()
         self._save_dirty()
+        await self._writer.close()
         self.scheduler.stop()
         log.info("sim.fleet_stopped", phones=len(self._agents))
 
@@ -344,11 +367,95 @@ class Fleet:
         self._flush = None
         dirty, self._dirty = self._dirty, set()
         for serial in dirty:
-            self._save(serial)
+            # Serialised here, in the reactor thread, so the snapshot is consistent; written by the writer thread.
+            self._writer.submit(self._paths[serial], self._states[serial].to_json().encode("utf-8"))
 
-    def _save(self, serial: str) -> None:
-        try:
-            self._states[serial].save(self._paths[serial], fsync=self.config.fsync)
-        except StateError as exc:
-            self.stats.add("state_save_failed")
-            log.error("sim.state_save_failed", phone=serial, error=str(exc))
+    def _write_failed(self, path: Path, reason: str) -> None:
+        self.stats.failure("state_save_failed", "sim.state_save_failed", path=str(path), error=reason)
+
+
+class StateWriter:
+    """Writes state files on one worker thread, so a boot storm's thousands of writes never stall the reactor.
+
+    Replacing a file costs milliseconds of blocking I/O on ext4 (rename over an existing file forces its data out),
+    which would stop every phone's timers and sockets meanwhile. Each write is atomic, like ``PhoneState.save``:
+    a temporary file in the same directory, optionally fsync'd, then renamed over the old one. A phone with a write
+    still queued has it replaced by the newer snapshot; writes of one phone never overtake each other.
+    """
+
+    def __init__(self, reactor: Any, *, fsync: bool, on_error: Callable[[Path, str], None]) -> None:
+        self._reactor = reactor
+        self._fsync = fsync
+        self._on_error = on_error
+        self._pending: dict[Path, bytes] = {}
+        self._condition = threading.Condition()
+        self._busy = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._drained: list[defer.Deferred[None]] = []
+
+    def submit(self, path: Path, data: bytes) -> None:
+        with self._condition:
+            self._pending[path] = data
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="wp820-sim-state-writer", daemon=True)
+                self._thread.start()
+            self._condition.notify()
+
+    def drain(self) -> defer.Deferred[None]:
+        """Fires once every submitted snapshot is on disk."""
+        d: defer.Deferred[None] = defer.Deferred()
+        with self._condition:
+            if not self._pending and not self._busy:
+                return defer.succeed(None)
+            self._drained.append(d)
+        return d
+
+    async def close(self) -> None:
+        await self.drain()
+        with self._condition:
+            self._stopping = True
+            self._condition.notify()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()  # drained: the thread is only returning
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._pending and not self._stopping:
+                    self._condition.wait()
+                if not self._pending:
+                    return
+                path = next(iter(self._pending))
+                data = self._pending.pop(path)
+                self._busy = True
+            problem = _write_atomically(path, data, fsync=self._fsync)
+            with self._condition:
+                self._busy = False
+                drained = not self._pending
+                waiters, self._drained = (self._drained, []) if drained else ([], self._drained)
+            if problem is not None:
+                self._reactor.callFromThread(self._on_error, path, problem)
+            for waiter in waiters:
+                self._reactor.callFromThread(waiter.callback, None)
+
+
+def _write_atomically(path: Path, data: bytes, *, fsync: bool) -> str | None:
+    """Temporary file + rename, as ``PhoneState.save`` does; returns what went wrong, or None."""
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        return f"cannot create a temporary file: {exc.strerror}"
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        return f"cannot write: {exc.strerror}"
+    return None

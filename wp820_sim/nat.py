@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import structlog
 from twisted.internet import defer
 from twisted.internet.protocol import DatagramProtocol
 
@@ -44,8 +43,6 @@ from cwmp_models.stun import StunClass, StunError
 from wp820_sim.agent import PhoneAgent, Scheduler, Stats, Timer
 
 __all__ = ["SimulatedNat", "StunBinding", "StunTarget", "RETRANSMIT_DELAYS"]
-
-log = structlog.get_logger(__name__)
 
 Address = tuple[str, int]
 RETRANSMIT_DELAYS = (0.5, 1.0, 2.0, 4.0)  # wait after each attempt; four attempts, then give up until the keep-alive
@@ -221,8 +218,7 @@ class StunBinding:
         try:
             self.nat.send(stun.encode(request, integrity_key=key), settings.server)
         except Exception as exc:  # an unresolvable server name, a socket error: wait and try again later
-            self._stats.add("stun_send_failed")
-            log.warning("sim.stun_send_failed", phone=self.agent.ip, error=type(exc).__name__)
+            self._stats.failure("stun_send_failed", "sim.stun_send_failed", phone=self.agent.ip, error=str(exc))
         self._stats.add("stun_requests")
         delay = RETRANSMIT_DELAYS[self._attempt]
         self._attempt += 1
