@@ -77,6 +77,7 @@ class AcsApp:
             self.store, policy, vault=self.vault, files=self.files, overrides=overrides,
             **acs_settings(config),
             enforce=self.vault is not None,
+            config_kdf=config.files.config_kdf,
         )
         if self.vault is None:
             self.log.warning("secrets.key_file is not set: the policy runs in audit mode (no secrets can be escrowed)")

@@ -416,6 +416,10 @@ class PolicyConfig:
 class FilesConfig:
     url_ttl: int = setting(900, Integer(10, 86400), "seconds a one-time config-file URL stays valid")
     base_url: str = setting("", HTTP_URL, 'base of config-file URLs; "" = scheme://host:port of cwmp.public_url')
+    config_kdf: str = setting(
+        "md5", Choice(("md5", "sha256", "pbkdf2-sha256")),
+        "key derivation of encrypted config files (openssl enc -md md5|sha256, or -pbkdf2); must match the firmware",
+    )
 
 
 @dataclass(frozen=True)

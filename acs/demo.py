@@ -42,46 +42,7 @@ class Demo:
         self.echo(f"[{time.monotonic() - self.started:5.1f}s] {text}")
 
     def prepare(self):
-        """Keys, certificate, enrolment and configuration, as an administrator would make them."""
-        from acs.config import load_config
-        from acs.credentials import EnrolmentRow, enrol
-        from acs.store import Store
-        from acs.tls import generate_ca_and_server
-        from acs.vault import generate_key_file
-        from wp820_sim.fleet import identity, load_credentials_csv
-
-        work = self.workdir
-        work.mkdir(parents=True, exist_ok=True)
-        tls = generate_ca_and_server(["127.0.0.1"], work / "tls", overwrite=True)
-        key_file = work / "secrets.key"
-        if not key_file.exists():
-            generate_key_file(key_file)
-        port = _free_port()
-        url = f"https://127.0.0.1:{port}/cwmp"
-        config = load_config(
-            None,
-            env={},
-            overrides=[
-                f"cwmp.https=127.0.0.1:{port}",
-                f"cwmp.public_url={url}",
-                f"tls.cert={tls.cert}",
-                f"tls.key={tls.key}",
-                f"secrets.key_file={key_file}",
-                f"store.path={work / 'acs.sqlite'}",
-                "log.level=warning",
-                "connreq.min_interval=1",
-            ],
-        )
-        store = Store(config.store.path)
-        try:
-            rows = [EnrolmentRow(identity(i).serial, oui="000B82", product_class="WP820") for i in range(self.phones)]
-            issued = enrol(store, rows, realm=config.auth.realm, operator="operator:demo")
-        finally:
-            store.close()
-        credentials_csv = work / "credentials.csv"
-        credentials_csv.write_text("serial,username,password\n" + "".join(f"{s},{u},{p}\n" for s, u, p in issued))
-        credentials_csv.chmod(0o600)
-        return config, tls.ca_cert, load_credentials_csv(credentials_csv)
+        return prepare_site(self.workdir, phones=self.phones)
 
     async def run(self, reactor) -> bool:
         from acs.app import AcsApp
@@ -163,6 +124,52 @@ class Demo:
                 return
             await task.deferLater(app.reactor, 0.25, lambda: None)
         del before
+
+
+def prepare_site(workdir: Path, *, phones: int, overrides: tuple[str, ...] = (), first_index: int = 0):
+    """Keys, a certificate from a fresh CA, the enrolment of ``phones`` simulated phones and a configuration for an
+    ACS on a free loopback HTTPS port — what an administrator makes, in ``workdir``. Returns (config, CA certificate
+    path, the phones' credentials by serial)."""
+    from acs.config import load_config
+    from acs.credentials import EnrolmentRow, enrol
+    from acs.store import Store
+    from acs.tls import generate_ca_and_server
+    from acs.vault import generate_key_file
+    from wp820_sim.fleet import identity, load_credentials_csv
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    tls = generate_ca_and_server(["127.0.0.1"], workdir / "tls", overwrite=True)
+    key_file = workdir / "secrets.key"
+    if not key_file.exists():
+        generate_key_file(key_file)
+    port = _free_port()
+    url = f"https://127.0.0.1:{port}/cwmp"
+    config = load_config(
+        None,
+        env={},
+        overrides=[
+            f"cwmp.https=127.0.0.1:{port}",
+            f"cwmp.public_url={url}",
+            f"tls.cert={tls.cert}",
+            f"tls.key={tls.key}",
+            f"secrets.key_file={key_file}",
+            f"store.path={workdir / 'acs.sqlite'}",
+            "log.level=warning",
+            "connreq.min_interval=1",
+            *overrides,
+        ],
+    )
+    store = Store(config.store.path)
+    try:
+        rows = [EnrolmentRow(identity(first_index + i).serial, oui="000B82", product_class="WP820")
+                for i in range(phones)]
+        issued = enrol(store, rows, realm=config.auth.realm, operator="operator:demo")
+    finally:
+        store.close()
+    credentials_csv = workdir / "credentials.csv"
+    credentials_csv.write_text("serial,username,password\n" + "".join(f"{s},{u},{p}\n" for s, u, p in issued))
+    credentials_csv.chmod(0o600)
+    return config, tls.ca_cert, load_credentials_csv(credentials_csv)
 
 
 def _status(name: str):

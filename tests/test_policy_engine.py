@@ -202,13 +202,25 @@ def test_watch_then_one_write_batch_with_generated_secrets():
     assert "keypad.menu_access" not in by_key and all(item.path for item in write.items)
 
 
-def test_config_values_not_yet_read_are_pulled_before_anything_is_pushed():
+def test_config_values_never_read_are_pushed_then_read_back():
     facts = factory_facts()
     for key, spec in MODEL.parameters.items():
         if spec.path is None:
             facts.readings.pop(key, None)
+    facts.escrow = {"web.admin_password": "active"}
     progress = p.Progress(read_done=True, watch_done=True, write_rounds=p.MAX_WRITE_ROUNDS)
+    push = p.next_action(POLICY, p.PlanInput(facts), progress)
+    assert isinstance(push, p.PushConfig) and {i.key for i in push.items} >= {"ldap.connection_mode"}
+    progress.config_pushed = True
     assert p.next_action(POLICY, p.PlanInput(facts), progress) == p.PullConfig()
+
+
+def test_config_values_read_back_right_are_not_pushed():
+    facts = factory_facts(escrow={"web.admin_password": "active"})
+    facts.readings["ldap.connection_mode"] = Reading("LDAPS", NOW, "s1", "config upload")
+    progress = p.Progress(read_done=True, watch_done=True, write_rounds=p.MAX_WRITE_ROUNDS)
+    push = p.next_action(POLICY, p.PlanInput(facts), progress)
+    assert "ldap.connection_mode" not in {i.key for i in push.items}
 
 
 def test_constraint_mode_never_before_escrow():

@@ -33,15 +33,13 @@ def converge(rig, sessions=3):
 def test_factory_default_phone_reaches_full_compliance_in_at_most_three_sessions(tmp_path):
     rig = build_rig(tmp_path)
     first = rig.session(("1 BOOT",))
-    # Discover, read, watch, write (the escrow-gated setting in a second round), verify, read the config file.
+    # Discover, read, watch, write (the escrow-gated setting in a second round), verify, then the config file: push
+    # what has no TR-069 path, and read it back.
     assert first == ["GetParameterNames", "GetParameterValues", "SetParameterAttributes", "SetParameterValues",
-                     "SetParameterValues", "GetParameterValues", "Upload"]
-    assert rig.transfers() == ["upload"]
-    # The config file showed what has no TR-069 path: push the wrong values, then read them back.
-    assert rig.session() == ["Download", "Upload"]
+                     "SetParameterValues", "GetParameterValues", "Download", "Upload"]
     assert rig.transfers() == ["download", "upload"]
-    rig.session()
-    assert len(rig.sessions) == 3
+    assert rig.session() == []  # the TransferCompletes
+    assert len(rig.sessions) <= 3
     for rule_id, result in results(rig).items():
         assert result.status in (Status.COMPLIANT, Status.NOT_APPLICABLE), (rule_id, result)
         for instance in result.instances:
@@ -121,14 +119,17 @@ def test_each_rule_already_compliant_is_left_alone(rule, reference, tmp_path):
             for n in ([1, 2] if "{n}" in check.key else [None])]
     preset = {key: _compliant_value(reference, key) for key in keys}
     rig = build_rig(tmp_path, settings=preset)
-    rig.session(("1 BOOT",))
-    rig.transfers()
-    rig.session()
+    converge(rig)
     assert statuses(rig)[rule.id] is Status.COMPLIANT
+    # A TR-069 setting read back right is never written.
     written = [entry.detail for entry in rig.store.audit.entries(action="set-parameter-values")]
     assert all(key not in detail.get("values", {}) for detail in written for key in keys)
-    config = [entry.detail for entry in rig.store.audit.entries(action="download-config")]
-    assert all(key not in detail.get("keys", []) for detail in config for key in keys)
+    # A config-file setting can only be known right once read back; from then on it is never pushed again.
+    rig.now[0] += 2 * 24 * 3600
+    pushed = len(rig.store.audit.entries(action="download-config"))
+    converge(rig)
+    later = rig.store.audit.entries(action="download-config")[: len(rig.store.audit.entries(action="download-config")) - pushed]
+    assert all(key not in entry.detail.get("keys", []) for entry in later for key in keys)
 
 
 @pytest.mark.parametrize("rule", PLAIN_RULES, ids=lambda rule: rule.id)

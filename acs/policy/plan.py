@@ -14,9 +14,9 @@ sees the effect of the last one. The order is fixed and explicit:
    round writes the rest; at most :data:`MAX_WRITE_ROUNDS` rounds per session.
 5. **Verify** — GetParameterValues of what was written: compliance comes only from values read back.
 6. **Push config** — one Download of a vendor config file with every setting that has no TR-069 path and was read
-   back wrong.
-7. **Pull config** — one Upload of the device's config file, to read back what has no TR-069 path: first to learn
-   the values (so nothing already right is rewritten), then after every push to verify it.
+   back wrong or never read (reading it first would cost a whole transfer cycle; it is verified right after).
+7. **Pull config** — one Upload of the device's config file, queued behind the Download, to read back what has no
+   TR-069 path; and on its own when those values are missing or stale.
 
 Safety ordering comes from ``requires`` (Constraint Mode only after the admin password is in escrow) and from the
 config-file rules: a file is pushed only when the ACS holds every secret the device will demand of it (the XML
@@ -250,14 +250,15 @@ def _push_config(policy: Policy, results: list[RuleResult], data: PlanInput) -> 
     by_id = {r.rule_id: r for r in results}
     items: dict[str, ConfigItem] = {}
     for result in results:
-        if result.status is not Status.NON_COMPLIANT or _blocked(policy, result, by_id):
+        if result.status not in (Status.NON_COMPLIANT, Status.UNKNOWN) or _blocked(policy, result, by_id):
             continue
         for instance in result.instances:
             for check_result in instance.checks:
                 spec = policy.model.parameters[check_result.key]
-                # Only what was read back and found wrong: a value not yet read is pulled first, so a setting that
-                # is already right is never rewritten (the audit trail shows only real changes).
-                if check_result.status is not Status.NON_COMPLIANT:
+                # A value read back wrong is rewritten. A value never read is written too: reading it first would
+                # cost a whole extra transfer cycle (Upload, then a new session), while writing the wanted value and
+                # reading it back right after gives the same verified result. A value read back right is left alone.
+                if check_result.status is Status.COMPLIANT:
                     continue
                 if channel_for(spec, facts.discovered) is not Channel.CONFIG:
                     continue

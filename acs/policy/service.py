@@ -79,9 +79,11 @@ class PolicyService:
         acs_url: str = "",
         stun_server: str = "",
         enforce: bool = True,
+        config_kdf: str = "md5",
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.store = store
+        self.config_kdf = config_kdf
         self.policy = policy
         self.vault = vault
         self.files = files
@@ -179,7 +181,7 @@ class PolicyService:
         try:
             data = content
             if gsconfig.is_encrypted(content):
-                data = gsconfig.decrypt_config(content, self._secret(device_id, p.XML_PASSWORD))
+                data = gsconfig.decrypt_config(content, self._secret(device_id, p.XML_PASSWORD), kdf=self.config_kdf)
             config = gsconfig.parse_config(data)
         except (gsconfig.ConfigFileError, LookupError) as exc:
             reason = getattr(exc, "reason", str(exc))
@@ -412,7 +414,8 @@ class PolicySource:
             pvalues[gsconfig.AUTHENTICATION_PVALUE] = service._secret(device.id, p.ADMIN_PASSWORD)
         content = gsconfig.build_config(pvalues, mac=device.serial_number if _is_mac(device.serial_number) else None)
         if action.encrypt:
-            content = gsconfig.encrypt_config(content, service._secret(device.id, p.XML_PASSWORD))
+            content = gsconfig.encrypt_config(content, service._secret(device.id, p.XML_PASSWORD),
+                                              kdf=service.config_kdf)
         offer = service.files.offer_download(
             device.id, content, detail={"items": [[i.rule_id, i.key] for i in action.items]},
             session_id=ctx.session_id,
