@@ -222,7 +222,27 @@ async def test_https_with_the_acs_certificate_validated_against_the_ca(make_acs,
     fleet = await start_fleet(acs.url, ca_file=good.ca_cert)
     session = await one_session(acs)
     assert session.tls and session.event_codes == ["0 BOOTSTRAP", "1 BOOT"]
+    assert session.auth_schemes == {"digest"}  # Basic was offered too (TLS), but Digest is preferred
     assert fleet.counters.get("sessions_failed", 0) == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_acs_offering_only_basic_over_tls_gets_basic(make_acs, start_fleet, certificates) -> None:
+    good, _ = certificates
+    acs = make_acs(tls=server_context_factory(good.cert, good.key), offer_digest=False)
+    await start_fleet(acs.url, ca_file=good.ca_cert)
+    session = await one_session(acs)
+    assert session.auth_schemes == {"basic"} and session.errors == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_md5_only_acs_gets_md5_digest(request, make_acs, start_fleet) -> None:
+    acs = make_acs(algorithms=("MD5",))
+    acs.acs.enqueue(serial_of(request), m.GetParameterValues([INTERVAL]))
+    await start_fleet(acs.url)
+    session = await one_session(acs)
+    assert session.auth_schemes == {"digest"} and session.errors == []
+    assert session.response_to(m.GetParameterValues).parameter_list[0].value == 86400
 
 
 @pytest_twisted.ensureDeferred

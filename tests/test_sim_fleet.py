@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
+from twisted.internet import reactor, task
 
 from cwmp_models import messages as m
 from cwmp_models.types import XsdType
@@ -20,10 +21,17 @@ from tests.test_sim_agent import (  # noqa: F401 (fixtures)
     start_fleet,
     within,
 )
-from twisted.internet import reactor
-
-from wp820_sim.fleet import MAX_INDEX, Fleet, FleetConfig, FleetError, StateWriter, identity, load_credentials_csv
-from wp820_sim.fleet import raise_open_file_limit
+from wp820_sim.agent import AgentState
+from wp820_sim.fleet import (
+    MAX_INDEX,
+    Fleet,
+    FleetConfig,
+    FleetError,
+    StateWriter,
+    identity,
+    load_credentials_csv,
+    raise_open_file_limit,
+)
 from wp820_sim.phone import Credentials
 from wp820_sim.state import state_path
 
@@ -143,6 +151,21 @@ async def test_a_thousand_phones_each_complete_a_session(acs: Acs, start_fleet) 
     assert len({s.client_ip for s in sessions}) == 1000  # every phone from its own address
     assert all(s.event_codes == ["0 BOOTSTRAP", "1 BOOT"] for s in sessions)
     assert fleet.counters.get("sessions_failed", 0) == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_boots_are_spread_over_the_ramp(acs: Acs, start_fleet) -> None:
+    clock = task.Clock()
+    fleet = await start_fleet(acs.url, phones=3, clock=clock, ramp=30.0)
+    states = lambda: [fleet.agent(serial).state for serial in fleet.serials]  # noqa: E731
+    assert len(clock.getDelayedCalls()) == 1 and len(fleet.scheduler) == 3  # three boots, one reactor timer
+    clock.advance(0)
+    assert states()[1:] == [AgentState.REBOOTING, AgentState.REBOOTING]
+    clock.advance(10)
+    assert states()[2] is AgentState.REBOOTING and states()[1] is not AgentState.REBOOTING
+    clock.advance(10)
+    await within(fleet.wait_sessions(3))
+    assert sorted(s.serial for s in acs.acs.completed) == sorted(fleet.serials)
 
 
 @pytest_twisted.ensureDeferred

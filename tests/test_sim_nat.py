@@ -11,6 +11,7 @@ from twisted.internet import defer, reactor, task
 from twisted.internet.protocol import DatagramProtocol
 
 from acs.stun_server import BindingInfo, StunServer
+from cwmp_models import messages as m
 from cwmp_models import udp_connreq
 from tests.test_sim_agent import (  # noqa: F401 (fixtures)
     Acs,
@@ -148,6 +149,9 @@ async def test_the_nat_drops_datagrams_from_addresses_the_phone_never_sent_to(
 @pytest_twisted.ensureDeferred
 async def test_a_new_mapping_is_reported_with_binding_change(request, acs: Acs, start_fleet, stun_server):
     clock = task.Clock()
+    # The ACS asks for active notification of the address, as TR-111 recommends.
+    serial = identity(first_index_for(request.node.nodeid)).serial
+    acs.acs.enqueue(serial, m.SetParameterAttributes([m.SetParameterAttributesStruct(UDP_CR_ADDRESS, True, 2)]))
     fleet, serial, first = await nat_phone(request, acs, start_fleet, stun_server, clock=clock)
     (binding,) = [a for a in fleet.agent(serial).attachments if isinstance(a, StunBinding)]
     binding.nat.rebind()  # the router forgot the mapping
@@ -156,4 +160,7 @@ async def test_a_new_mapping_is_reported_with_binding_change(request, acs: Acs, 
     assert moved.address != first.address and not moved.binding_change
     announced = await stun_server[2].nth(3)
     assert announced.address == moved.address and announced.binding_change
-    assert fleet.phone(serial).value(UDP_CR_ADDRESS) == f"{moved.address[0]}:{moved.address[1]}"
+    new_address = f"{moved.address[0]}:{moved.address[1]}"
+    assert fleet.phone(serial).value(UDP_CR_ADDRESS) == new_address
+    reported = await one_session(acs, 2, fleet)
+    assert reported.event_codes == ["4 VALUE CHANGE"] and reported.inform.parameter(UDP_CR_ADDRESS) == new_address

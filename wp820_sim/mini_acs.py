@@ -3,7 +3,8 @@
 ``MiniAcs`` is a leaf ``twisted.web`` resource. It does what a careful ACS must do on the wire and nothing else:
 
 * authenticates every request with HTTP Digest (``cwmp_models.httpauth_server.DigestVerifier``; a stale or replayed
-  nonce is answered with ``stale=true`` so stacks that reuse one nonce recover), Basic only over TLS;
+  nonce is answered with ``stale=true`` so stacks that reuse one nonce recover), Basic only over TLS
+  (``offer_digest=False`` offers Basic alone, as some ACSs do on HTTPS);
 * tracks a session by its cookie, and by its TCP connection for stacks that never return cookies; an Inform always
   starts a new session;
 * answers the Inform with ``MaxEnvelopes`` 1 in the namespace the device used (``UseCWMPVersion`` when it offered
@@ -129,6 +130,7 @@ class MiniAcs(Resource):
         on_inform: Callable[[AcsSession], Iterable[Step]] | None = None,
         xml_declaration: bool = False,
         keep_bodies: bool = False,
+        offer_digest: bool = True,
         verifier: DigestVerifier | None = None,
     ) -> None:
         super().__init__()
@@ -138,6 +140,7 @@ class MiniAcs(Resource):
         self._on_inform = on_inform
         self._xml_declaration = xml_declaration
         self._keep_bodies = keep_bodies
+        self._offer_digest = offer_digest
         self._queues: dict[str, deque[Step]] = {}
         self._by_cookie: dict[bytes, AcsSession] = {}
         self._by_channel: dict[object, AcsSession] = {}
@@ -229,8 +232,7 @@ class MiniAcs(Resource):
             if auth.stale and session is not None:
                 session.stale_nonce_retries += 1
             self.counters["challenged"] += 1
-            for value in self._verifier.challenge(stale=auth.stale, basic=request.isSecure()):
-                request.responseHeaders.addRawHeader(b"www-authenticate", value.encode())
+            self._challenge(request, stale=auth.stale)
             return _status(request, 401)
 
         try:
@@ -399,10 +401,14 @@ class MiniAcs(Resource):
     def _file_auth_ok(self, request: Request, username: str, password: str) -> bool:
         result = self._verify(request, self._lookup({username: password}))
         if not result.ok:
-            for value in self._verifier.challenge(stale=result.stale, basic=request.isSecure()):
-                request.responseHeaders.addRawHeader(b"www-authenticate", value.encode())
+            self._challenge(request, stale=result.stale)
             request.setResponseCode(401)
         return result.ok
+
+    def _challenge(self, request: Request, *, stale: bool) -> None:
+        for value in self._verifier.challenge(stale=stale, basic=request.isSecure()):
+            if self._offer_digest or value.startswith("Basic "):
+                request.responseHeaders.addRawHeader(b"www-authenticate", value.encode())
 
     def _verify(self, request: Request, lookup: Callable[[str, str], str | None]) -> AuthResult:
         header = request.getHeader(b"authorization")
