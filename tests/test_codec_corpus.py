@@ -666,33 +666,26 @@ def _datetime_forms(raw: bytes) -> list[re.Match | None]:
     return [_XSD_DATETIME.fullmatch(text) for text in _datetimes(raw)]
 
 
+def _tags_of(kind: Any) -> set[str]:
+    if isinstance(kind, StructKind):
+        return _tags_of_class(kind.cls)
+    if isinstance(kind, ArrayKind):
+        return {kind.item_tag} | _tags_of(kind.item)
+    if isinstance(kind, RepeatedKind):
+        return _tags_of(kind.item)
+    if isinstance(kind, ChoiceKind):
+        return set().union(*(_tags_of_class(cls) for _, cls in kind.choices))
+    return set()
+
+
+def _tags_of_class(cls: type) -> set[str]:
+    return set().union(*({spec.tag} | _tags_of(spec.kind) for spec in cls.FIELDS))
+
+
+# Every element name CWMP defines: SOAP's, the header elements, and whatever the message tables name.
 _KNOWN_TAGS = {"Envelope", "Header", "Body", "Fault", "faultcode", "faultstring", "detail"}
 _KNOWN_TAGS |= {"ID", "HoldRequests", "SessionTimeout", "SupportedCWMPVersions", "UseCWMPVersion", "NoMoreRequests"}
-
-
-def _collect_tags(kind: Any) -> None:
-    if isinstance(kind, StructKind):
-        _collect_class_tags(kind.cls)
-    elif isinstance(kind, ArrayKind):
-        _KNOWN_TAGS.add(kind.item_tag)
-        _collect_tags(kind.item)
-    elif isinstance(kind, RepeatedKind):
-        _collect_tags(kind.item)
-    elif isinstance(kind, ChoiceKind):
-        for _, cls in kind.choices:
-            _collect_class_tags(cls)
-
-
-def _collect_class_tags(cls: type) -> None:
-    for spec in cls.FIELDS:
-        _KNOWN_TAGS.add(spec.tag)
-        _collect_tags(spec.kind)
-
-
-for _cls in m.ALL_MESSAGES:
-    _KNOWN_TAGS.add(_cls.NAME)
-    _collect_class_tags(_cls)
-
+_KNOWN_TAGS |= set().union(*({cls.NAME} | _tags_of_class(cls) for cls in m.ALL_MESSAGES))
 _KNOWN_ATTRIBUTES = {"type", "arrayType", "mustUnderstand"}
 
 
@@ -796,7 +789,11 @@ LENIENCY: dict[str, Leniency] = {
         lambda raw: {"true", "false"} <= _booleans(raw),
     ),
     "booleans as 1/0": Leniency(
-        ("gpv-response_boolean-spellings.xml", "gpn-response_writable-as-0-1-true-false.xml", "inform_xsi-and-xsd-1999.xml"),
+        (
+            "gpv-response_boolean-spellings.xml",
+            "gpn-response_writable-as-0-1-true-false.xml",
+            "inform_xsi-and-xsd-1999.xml",
+        ),
         lambda raw: {"1", "0"} <= _booleans(raw),
     ),
     "booleans in other cases (TRUE, False)": Leniency(

@@ -44,6 +44,7 @@ INFORM = (
     "</ParameterValueStruct></ParameterList></cwmp:Inform>"
 )
 VALID = envelope(INFORM)
+BOOT_EVENT = "<EventStruct><EventCode>1 BOOT</EventCode></EventStruct>"
 
 
 def _billion_laughs() -> str:
@@ -87,8 +88,15 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
     ),
     "10,000-deep nesting": (envelope(KICKED.format("<a>" * 10_000 + "</a>" * 10_000)), "malformed XML.*depth"),
     "a 50 MB body": (envelope(KICKED.format("x" * (50 << 20))), "larger than"),
-    "invalid UTF-8": (envelope(KICKED.format("caf\udce9").replace("\udce9", "")) + b"\xff\xfe\xc3(", "malformed"),
-    "invalid UTF-8 inside a value": (VALID.replace(b"Grandstream", b"Grand\xc3\x28stream"), "malformed XML"),
+    "invalid UTF-8 (a stray 0xFF)": (VALID.replace(b"WP820", b"WP\xff820"), "malformed XML: Invalid bytes"),
+    "invalid UTF-8 (a broken sequence)": (
+        VALID.replace(b"Grandstream", b"Grand\xc3\x28stream"),
+        "malformed XML: Invalid bytes",
+    ),
+    "invalid UTF-8 (an encoded surrogate)": (
+        VALID.replace(b"Grandstream", b"Grand\xed\xa0\x80stream"),
+        "malformed XML: Invalid bytes",
+    ),
     "truncated XML": (VALID[: len(VALID) // 2], "malformed XML"),
     "wrong root": (b"<html><body>CWMP</body></html>", "root element is 'html'"),
     "SOAP 1.2 envelope": (VALID.replace(SOAP.encode(), b"http://www.w3.org/2003/05/soap-envelope"), "root element"),
@@ -117,9 +125,11 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
     "a required field missing": (
         envelope(re.sub("<DeviceId>.*</DeviceId>", "", INFORM)), "Inform: missing DeviceId"
     ),
-    "a number that is not one": (envelope(INFORM.replace("<RetryCount>0", "<RetryCount>zero")), "RetryCount: not an int"),
+    "a number that is not one": (
+        envelope(INFORM.replace("<RetryCount>0", "<RetryCount>zero")), "RetryCount: not an int"
+    ),
     "too many events": (
-        envelope(INFORM.replace("<Event>", "<Event>" + "<EventStruct><EventCode>1 BOOT</EventCode></EventStruct>" * 65)),
+        envelope(INFORM.replace("<Event>", "<Event>" + BOOT_EVENT * 64)),  # 65 with the one already there
         "Event: more than 64 items",
     ),
 }
@@ -173,7 +183,10 @@ LONG = "X" * 5000
         pytest.param(f'<?xml version="1.0" encoding="{LONG}"?><a/>'.encode(), id="encoding name"),
         pytest.param(envelope(f"<cwmp:Inform><{LONG}></cwmp:Inform>"), id="syntax error naming a tag"),
         pytest.param(
-            envelope(f'<cwmp:ChangeDUState><Operations xsi:type="cwmp:{LONG}"/></cwmp:ChangeDUState>', cwmp="urn:dslforum-org:cwmp-1-2"),
+            envelope(
+                f'<cwmp:ChangeDUState><Operations xsi:type="cwmp:{LONG}"/></cwmp:ChangeDUState>',
+                cwmp="urn:dslforum-org:cwmp-1-2",
+            ),
             id="operation type",
         ),
     ],
@@ -226,9 +239,13 @@ GPV_REPLY = envelope(
     "reply,outstanding,reason",
     [
         pytest.param(FAULT_REPLY, None, "Fault answers no outstanding request", id="a fault answering nothing"),
-        pytest.param(GPV_REPLY, None, "GetParameterValuesResponse answers no outstanding request", id="a response to nothing"),
+        pytest.param(
+            GPV_REPLY, None, "GetParameterValuesResponse answers no outstanding request", id="a response to nothing"
+        ),
         pytest.param(VALID, None, "unexpected Inform", id="a request where a reply was expected"),
-        pytest.param(GPV_REPLY, ("8", m.GetParameterValues), "reply ID '7' does not match request ID '8'", id="wrong ID"),
+        pytest.param(
+            GPV_REPLY, ("8", m.GetParameterValues), "reply ID '7' does not match request ID '8'", id="wrong ID"
+        ),
         pytest.param(FAULT_REPLY, ("8", m.GetParameterValues), "does not match", id="a fault with the wrong ID"),
         pytest.param(
             GPV_REPLY, ("7", m.SetParameterValues), "GetParameterValuesResponse does not answer SetParameterValues",
@@ -264,7 +281,8 @@ SEEDS = [
     envelope(
         '<cwmp:GetParameterValuesResponse><ParameterList>'
         + "".join(
-            f'<ParameterValueStruct><Name>Device.X.{t}</Name><Value xsi:type="xsd:{t}">{v}</Value></ParameterValueStruct>'
+            f'<ParameterValueStruct><Name>Device.X.{t}</Name><Value xsi:type="xsd:{t}">{v}</Value>'
+            "</ParameterValueStruct>"
             for t, v in [
                 ("int", "-5"), ("unsignedInt", "7"), ("long", "1"), ("unsignedLong", "2"), ("boolean", "true"),
                 ("dateTime", "2016-12-31T23:59:60Z"), ("base64", "AAE="), ("hexBinary", "0aFF"), ("string", "s"),

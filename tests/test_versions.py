@@ -147,8 +147,7 @@ def test_a_1_4_inform_is_answered_with_the_negotiated_version_in_its_own_namespa
     inform = codec.parse(device_envelope(NS_CWMP_1_2, TIMEOUT + supported("1.0,1.1,1.2,1.3,1.4")))
     chosen = negotiate_version(inform.supported_cwmp_versions, ("1.0", "1.1", "1.2", "1.3"))
     assert chosen == "1.3"
-    answer = codec.parse(
-        codec.serialize(Envelope(m.InformResponse(1), id=inform.id, use_cwmp_version=chosen, namespace=inform.namespace))
-    )
+    answer_envelope = Envelope(m.InformResponse(1), id=inform.id, use_cwmp_version=chosen, namespace=inform.namespace)
+    answer = codec.parse(codec.serialize(answer_envelope))
     assert answer.namespace == NS_CWMP_1_2
     assert answer.protocol_version == "1.3"
