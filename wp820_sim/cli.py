@@ -76,7 +76,6 @@ def run(
     log_level: str,
 ) -> None:
     """Run a fleet of phones until interrupted."""
-    _configure_logging(log_level)
     config = _fleet_config(
         acs_url=acs_url,
         ca_file=ca_file,
@@ -101,6 +100,7 @@ def run(
         fleet = Fleet(config)
     except (FleetError, TlsConfigError) as exc:
         raise click.ClickException(str(exc)) from None
+    _configure_logging(log_level)  # only now: a refused invocation leaves the process's logging untouched
     failure = _serve(fleet, control_address)
     if failure is not None:
         raise click.ClickException(failure)
