@@ -49,8 +49,9 @@ def first_index_for(nodeid: str) -> int:
     return 300_000 + zlib.crc32(nodeid.encode()) % 2_000_000
 
 
-def _ours(reader: object) -> bool:
-    return isinstance(reader, (tcp.Port, tcp.Server, tcp.Client, udp.Port))
+def _open_sockets() -> list[object]:
+    selectables = reactor.getReaders() + reactor.getWriters()
+    return [s for s in selectables if isinstance(s, (tcp.Port, tcp.Server, tcp.Client, udp.Port))]
 
 
 @pytest.fixture(autouse=True)
@@ -61,12 +62,12 @@ def nothing_left_behind():
 
     async def settle() -> None:
         for _ in range(100):
-            if not [r for r in reactor.getReaders() + reactor.getWriters() if _ours(r)] and not reactor.getDelayedCalls():
+            if not _open_sockets() and not reactor.getDelayedCalls():
                 return
             await task.deferLater(reactor, 0.02, lambda: None)
 
     pytest_twisted.blockon(defer.ensureDeferred(settle()))
-    assert [r for r in reactor.getReaders() + reactor.getWriters() if _ours(r)] == []
+    assert _open_sockets() == []
     assert reactor.getDelayedCalls() == []
 
 

@@ -626,7 +626,7 @@ class PhoneAgent:
         for event in events:
             if event not in self._events:
                 self._events.append(event)
-        if self.state is AgentState.IDLE and (self._events or self.phone.session_wanted()):
+        if self.state is AgentState.IDLE and self.phone.cwmp_enabled and (self._events or self.phone.session_wanted()):
             self._start_session()
 
     def accept_connection_request(self) -> bool:
@@ -863,14 +863,15 @@ class PhoneAgent:
             if isinstance(action, FactoryResetAction):
                 self._go_down(self.phone.factory_reset)
                 return
+            # Timers die with a reboot, as on a phone that keeps them in memory (transfers are offered again).
+            epoch = self._epoch
             if isinstance(action, ScheduleInformAction):
-                self._scheduler.call_later(action.delay_seconds, lambda a=action: self._scheduled_inform(a))
+                self._scheduler.call_later(action.delay_seconds, lambda a=action: self._scheduled_inform(a, epoch))
             elif isinstance(action, (DownloadAction, UploadAction)):
-                epoch = self._epoch
                 self._scheduler.call_later(action.delay_seconds, lambda a=action: self._start_transfer(a, epoch))
 
-    def _scheduled_inform(self, action: ScheduleInformAction) -> None:
-        if self.state not in (AgentState.OFF, AgentState.REBOOTING):
+    def _scheduled_inform(self, action: ScheduleInformAction, epoch: int) -> None:
+        if epoch == self._epoch and self.state not in (AgentState.OFF, AgentState.REBOOTING):
             self.request_session(action.events)
 
     def _start_transfer(self, action: DownloadAction | UploadAction, epoch: int) -> None:

@@ -188,7 +188,9 @@ def _read_password(path: str) -> str:
         raise click.BadParameter(f"{path!r} is not UTF-8 text", param_hint="--bootstrap-password-file") from None
     password = text.split("\n", 1)[0].rstrip("\r")
     if not password:
-        raise click.BadParameter(f"{path!r} holds no password on its first line", param_hint="--bootstrap-password-file")
+        raise click.BadParameter(
+            f"{path!r} holds no password on its first line", param_hint="--bootstrap-password-file"
+        )
     return password
 
 

@@ -82,7 +82,11 @@ class ControlResource(Resource):
             document = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             return _json(request, 400, {"error": "body is not JSON"})
-        if not isinstance(document, dict) or not isinstance(document.get("key_or_path"), str) or "value" not in document:
+        if (
+            not isinstance(document, dict)
+            or not isinstance(document.get("key_or_path"), str)
+            or "value" not in document
+        ):
             return _json(request, 400, {"error": 'expected {"key_or_path": "...", "value": ...}'})
         value = document["value"]
         if not isinstance(value, (str, int, bool)):

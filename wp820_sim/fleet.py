@@ -173,7 +173,8 @@ class FleetConfig:
         if self.phones < 1:
             raise FleetError("a fleet needs at least one phone")
         if self.first_index < 0 or self.first_index + self.phones - 1 > MAX_INDEX:
-            raise FleetError(f"phone indexes {self.first_index}..{self.first_index + self.phones - 1} exceed {MAX_INDEX}")
+            last = self.first_index + self.phones - 1
+            raise FleetError(f"phone indexes {self.first_index}..{last} exceed {MAX_INDEX}")
         if self.ramp < 0:
             raise FleetError("the ramp must not be negative")
         if self.periodic_interval is not None and self.periodic_interval < 1:

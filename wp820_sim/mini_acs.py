@@ -335,7 +335,10 @@ class MiniAcs(Resource):
         return self._end_session(request, session)
 
     def _finish_later(self, request: Request, session: AcsSession, message: m.Message | None) -> None:
-        body = self._send_request(request, session, message) if message is not None else self._next_step(request, session)
+        if message is not None:
+            body = self._send_request(request, session, message)
+        else:
+            body = self._next_step(request, session)
         if body is not server.NOT_DONE_YET:
             _write_and_finish(request, body)
 
