@@ -198,31 +198,34 @@ def _parameter_value(
 
 
 def _decode_parameter_value_list(element: etree._Element) -> list[m.ParameterValueStruct]:
-    # The hot path of every Inform and GetParameterValuesResponse, hence written out by hand. An item of the usual
-    # shape, <Name/><Value xsi:type="..."/> unqualified, is read by position; any other (qualified or extra children,
-    # 1999 xsi, no type, a missing element) goes through the general reader. The arrayType count is ignored, as for
+    # The hot path of every Inform and GetParameterValuesResponse, hence written out by hand. lxml walks the
+    # unqualified Name and Value elements in C, in document order; in the usual shape they alternate, one pair per
+    # ParameterValueStruct, each Value typed with 2001 xsi. Anything else (qualified or extra children, 1999 xsi, no
+    # type, a missing element) is detected — by a tag out of turn or a pair count that differs from the number of
+    # items — and the whole list goes through the general reader instead. The arrayType count is ignored, as for
     # every array.
     result: list[m.ParameterValueStruct] = []
     append = result.append
-    # Slicing builds the child lists in C; iterating an lxml element child by child costs twice as much.
-    for item in element:
-        children = item[:]
-        if len(children) == 2:
-            name_element, value_element = children
-            if name_element.tag == "Name" and value_element.tag == "Value":
-                declared = value_element.get(_XSI_TYPE)
-                if declared:
-                    value_type, parser = _DECLARED_TYPES.get(declared) or _declared_type(declared)
-                    name = name_element.text or ""
-                    text = value_element.text or ""
-                    if parser is None:
-                        append(_PVS(name, text, value_type))
-                    else:
-                        append(_parameter_value(name, text, value_type, parser))
-                    continue
-        if isinstance(item.tag, str):
-            append(_decode_parameter_value(item))
+    pairs = element.iterdescendants("Name", "Value")
+    for name_element in pairs:
+        value_element = next(pairs, None)
+        if value_element is None or name_element.tag != "Name" or value_element.tag != "Value":
+            return _decode_parameter_value_list_slowly(element)
+        declared = value_element.get(_XSI_TYPE)
+        if not declared:
+            return _decode_parameter_value_list_slowly(element)
+        value_type, parser = _DECLARED_TYPES.get(declared) or _declared_type(declared)
+        if parser is None:
+            append(_PVS(name_element.text or "", value_element.text or "", value_type))
+        else:
+            append(_parameter_value(name_element.text or "", value_element.text or "", value_type, parser))
+    if len(result) != len(element):
+        return _decode_parameter_value_list_slowly(element)
     return result
+
+
+def _decode_parameter_value_list_slowly(element: etree._Element) -> list[m.ParameterValueStruct]:
+    return [_decode_parameter_value(item) for item in element if isinstance(item.tag, str)]
 
 
 Decoder = Callable[[etree._Element], Any]
