@@ -425,6 +425,24 @@ async def test_download_of_a_config_file_is_applied_and_reported(request, acs: A
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_value_change_waits_for_the_running_download_and_shares_its_session(
+    request, acs: Acs, start_fleet
+) -> None:
+    port = m.ParameterValueStruct(MS + "X_GRANDSTREAM_ConnectionRequestPort", 7549, XsdType.UNSIGNED_INT)
+    path = acs.acs.add_file("cfg.xml", gsconfig.build_config({"P1650": "1"}))
+    acs.acs.enqueue(
+        serial_of(request),
+        m.SetParameterValues([port], "port"),  # moves ConnectionRequestURL: a forced active notification
+        m.Download("dl-3", "3 Vendor Configuration File", acs.base + path),
+    )
+    fleet = await start_fleet(acs.url)
+    second = await one_session(acs, 2, fleet)
+    assert second.event_codes == ["4 VALUE CHANGE", "7 TRANSFER COMPLETE", "M Download"]
+    assert second.inform.parameter(MS + "ConnectionRequestURL").endswith(":7549/")
+    assert len(acs.acs.sessions) == 2
+
+
+@pytest_twisted.ensureDeferred
 async def test_download_with_wrong_file_credentials_reports_9012(request, acs: Acs, start_fleet) -> None:
     path = acs.acs.add_file("cfg.xml", gsconfig.build_config({"P1650": "1"}), username="dl", password="dl-pass")
     acs.acs.enqueue(serial_of(request), m.Download("dl-2", "3 Vendor Configuration File", acs.base + path, "dl", "no"))

@@ -10,7 +10,8 @@ A ``PhoneAgent`` is in one of five states: OFF, IDLE, SESSION, WAITING (for a re
 a session (boot, periodic timer, connection request, keypad change, ScheduleInform, a finished transfer) calls
 ``request_session(events)``. In IDLE that starts a session at once; in SESSION or WAITING the events are kept for the
 next session (a connection request cuts a retry wait short: the ACS evidently wants the phone now); while REBOOTING or
-OFF they wait for the boot.
+OFF they wait for the boot. A session wanted only to deliver something (a VALUE CHANGE, a TransferComplete) waits
+for the phone's running transfers, so their TransferComplete travels in the same session.
 
 A session (TR-069 section 3.7): POST the Inform, get the InformResponse (then the phone's events count as
 delivered), POST the phone's own requests (TransferComplete), then an empty POST hands the turn to the ACS; each ACS
@@ -622,11 +623,15 @@ class PhoneAgent:
 
     def request_session(self, events: Iterable[SessionEvent] = ()) -> None:
         """Ask for a session carrying ``events`` (``"2 PERIODIC"``, EventStructs of a ScheduleInform); without
-        events, a session starts only if the phone has something to deliver."""
+        events, a session starts only if the phone has something to deliver (``Phone.session_wanted``) and no
+        transfer is running: what it has (a VALUE CHANGE, say) then travels with the transfer's TransferComplete
+        in one session rather than two."""
         for event in events:
             if event not in self._events:
                 self._events.append(event)
-        if self.state is AgentState.IDLE and self.phone.cwmp_enabled and (self._events or self.phone.session_wanted()):
+        if self.state is not AgentState.IDLE or not self.phone.cwmp_enabled:
+            return
+        if self._events or (not self._transfers and self.phone.session_wanted()):
             self._start_session()
 
     def accept_connection_request(self) -> bool:
@@ -868,7 +873,10 @@ class PhoneAgent:
             if isinstance(action, ScheduleInformAction):
                 self._scheduler.call_later(action.delay_seconds, lambda a=action: self._scheduled_inform(a, epoch))
             elif isinstance(action, (DownloadAction, UploadAction)):
-                self._scheduler.call_later(action.delay_seconds, lambda a=action: self._start_transfer(a, epoch))
+                if action.delay_seconds:
+                    self._scheduler.call_later(action.delay_seconds, lambda a=action: self._start_transfer(a, epoch))
+                else:
+                    self._start_transfer(action, epoch)  # now, so the session after this one waits for it
 
     def _scheduled_inform(self, action: ScheduleInformAction, epoch: int) -> None:
         if epoch == self._epoch and self.state not in (AgentState.OFF, AgentState.REBOOTING):
@@ -881,7 +889,12 @@ class PhoneAgent:
             return  # cancelled by CancelTransfer meanwhile
         running = defer.ensureDeferred(self._transfer(action, epoch))
         self._transfers.add(running)
-        running.addBoth(lambda _: self._transfers.discard(running))
+        running.addErrback(lambda failure: log.error("sim.transfer_bug", phone=self.ip, error=repr(failure.value)))
+        running.addBoth(lambda _: self._transfer_done(running))
+
+    def _transfer_done(self, running: defer.Deferred[None]) -> None:
+        self._transfers.discard(running)
+        self.request_session()  # its TransferComplete, and whatever waited for the transfers to finish
 
     async def _transfer(self, action: DownloadAction | UploadAction, epoch: int) -> None:
         start = _utc_now(self._scheduler)
@@ -923,7 +936,6 @@ class PhoneAgent:
         self._stats.add("transfers_ok" if result.fault_code == 0 else "transfers_failed")
         self._persist()
         self._perform(self.phone.take_actions())  # a firmware image reboots the phone at once
-        self.request_session()
 
 
 def _transfer_fault(status: int, *, is_download: bool) -> tuple[int, str]:
