@@ -136,7 +136,7 @@ async def test_state_writer_keeps_the_newest_snapshot_and_reports_failures(tmp_p
     assert target.read_bytes() == b'{"version": 49}'
     assert [path.name for path in tmp_path.iterdir()] == [target.name]  # no temporary file left behind
     missing = tmp_path / "missing-dir" / "x.json"
-    assert failures == [(missing, "cannot create a temporary file: No such file or directory")]
+    assert failures == [(missing, "cannot write: No such file or directory")]
 
 
 # -- fleets on the wire --------------------------------------------------------------------------------------------

@@ -29,13 +29,11 @@ files once idle. The in-process API for tests: ``phone(serial)``, ``agent(serial
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import os
 import random
 import resource
-import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -52,7 +50,7 @@ from wp820_sim.connreq import ConnectionRequestService
 from wp820_sim.nat import SimulatedNat, StunBinding
 from wp820_sim.phone import Credentials, Phone, PhoneError
 from wp820_sim.quirks import Quirks
-from wp820_sim.state import PhoneState, StateError, state_path
+from wp820_sim.state import PhoneState, StateError, state_path, write_atomically
 
 __all__ = [
     "MAC_PREFIX",
@@ -451,20 +449,9 @@ class StateWriter:
 
 
 def _write_atomically(path: Path, data: bytes, *, fsync: bool) -> str | None:
-    """Temporary file + rename, as ``PhoneState.save`` does; returns what went wrong, or None."""
+    """``state.write_atomically`` on the writer thread: returns what went wrong (for the reactor to log), or None."""
     try:
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        write_atomically(path, data, fsync=fsync)
     except OSError as exc:
-        return f"cannot create a temporary file: {exc.strerror}"
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            if fsync:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
         return f"cannot write: {exc.strerror}"
     return None

@@ -196,23 +196,10 @@ class PhoneState:
         (enough for a simulator process that is merely killed).
         """
         path = Path(path)
-        data = self.to_json().encode("utf-8")
         try:
-            descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            write_atomically(path, self.to_json().encode("utf-8"), fsync=fsync)
         except OSError as exc:
             raise StateError(f"{path}: cannot write state: {exc.strerror}") from None
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-                if fsync:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        except OSError as exc:
-            _remove_quietly(temporary)
-            raise StateError(f"{path}: cannot write state: {exc.strerror}") from None
-        if fsync:
-            _fsync_directory(path.parent)
 
     @classmethod
     def load(cls, path: Path) -> "PhoneState":
@@ -278,6 +265,24 @@ def _check_types(state: PhoneState) -> None:
 def _describe_type_error(exc: TypeError) -> str:
     # TypeError from a dataclass constructor names the argument, never its value.
     return str(exc).split("__init__() ", 1)[-1]
+
+
+def write_atomically(path: Path, data: bytes, *, fsync: bool) -> None:
+    """Temporary file + rename in the same directory: a reader (or a restart after a crash) sees the old file or the
+    new one, never a mix. With ``fsync`` the data and the rename are also flushed to disk. Raises OSError."""
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError:
+        _remove_quietly(temporary)
+        raise
+    if fsync:
+        _fsync_directory(path.parent)
 
 
 def _remove_quietly(path: str) -> None:
