@@ -35,7 +35,7 @@ from .envelope import (
     Envelope,
     schema_defines,
 )
-from .schema import BOOL, DATETIME, INT, STR, UINT, VALUE, ArrayKind, ChoiceKind, Field, Kind, RepeatedKind, StructKind
+from .schema import BOOL, DATETIME, INT, STR, UINT, ArrayKind, ChoiceKind, Field, Kind, RepeatedKind, StructKind
 from .types import (
     UNKNOWN_TIME,
     VALUE_FORMATTERS,

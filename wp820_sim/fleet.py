@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import random
 import resource
 import threading
