@@ -8,6 +8,7 @@ import zlib
 
 import pytest
 import pytest_twisted
+import structlog
 from twisted.internet import defer, reactor
 
 from acs.tasks import enqueue
@@ -260,13 +261,18 @@ async def test_bootstrap_secret_works_once_per_device(tmp_path):
 
 
 @pytest_twisted.ensureDeferred
-async def test_authentication_off_needs_the_explicit_switch_and_warns(tmp_path, capsys):
+async def test_authentication_off_needs_the_explicit_switch_and_warns(tmp_path):
+    # The switch is the explicit key auth.enabled = false (the configuration warns about it at start:
+    # tests/test_config.py); every session then logs a warning too.
     h = build(tmp_path / "acs.sqlite", auth_enabled=False)
     try:
-        phone = ScriptedCpe(h.url)
-        assert (await phone.post(inform())).status == 200
-        assert (await phone.post(None)).status == 204
-        await phone.close()
+        with structlog.testing.capture_logs() as logs:
+            phone = ScriptedCpe(h.url)
+            assert (await phone.post(inform())).status == 200
+            assert (await phone.post(None)).status == 204
+            await phone.close()
+        warnings = [e for e in logs if e["log_level"] == "warning" and "authentication is DISABLED" in e["event"]]
+        assert len(warnings) == 1 and warnings[0]["device_id"] == device().key
     finally:
         await h.stop()
 
