@@ -271,3 +271,52 @@ def test_factory_reset_phone_is_re_hardened(tmp_path):
         rig.session()
     assert rig.phone.value("web.admin_password") != "admin"
     assert all(s in (Status.COMPLIANT, Status.NOT_APPLICABLE) for s in statuses(rig).values())
+
+
+def refusing_pvalue(rig, pvalue):
+    """Make the phone refuse any config file that sets one P-value (a firmware that does not accept it)."""
+    from cwmp_models import gsconfig
+
+    original = rig.phone.complete_download
+
+    def complete(transfer_id, data, fault=None, start=None, end=None):
+        if data is not None:
+            plain = data
+            if gsconfig.is_encrypted(data):
+                plain = gsconfig.decrypt_config(data, rig.phone.value("config.xml_password"))
+            if pvalue in gsconfig.parse_config(plain).pvalues:
+                return original(transfer_id, None, (9018, f"{pvalue} refused"), start, end)
+        return original(transfer_id, data, fault, start, end)
+
+    rig.phone.complete_download = complete
+
+
+@pytest.mark.parametrize("rule", PLAIN_RULES, ids=lambda rule: rule.id)
+def test_each_rule_faulted_stays_non_compliant_with_its_fault_and_is_not_retried_at_once(rule, reference, tmp_path):
+    key = _first_key(rule)
+    spec = MODEL.parameters[key]
+    # Start from a wrong value (some rules hold at factory defaults), which the phone then refuses to change. Both
+    # accounts alike: the model refuses per-account P-values written to one account only.
+    template = rule.checks[0].key
+    siblings = [template.replace("{n}", str(n)) for n in (1, 2)] if "{n}" in template else [key]
+    wrong = _drifted(spec, _compliant_value(reference, key))
+    rig = build_rig(tmp_path, settings={sibling: wrong for sibling in siblings})
+    if spec.path is not None:
+        rejecting(rig, spec.path)
+    else:
+        refusing_pvalue(rig, spec.pvalue)
+    converge(rig)
+    result = results(rig)[rule.id]
+    assert result.status is Status.NON_COMPLIANT
+    backoff = {b.key: b for b in rig.store.policy_state.backoff(rig.device_id)}
+    assert key in backoff and backoff[key].fault_code in (9007, 9018) and backoff[key].attempts == 1
+    # The fault is on record for the operator, and more sessions within the backoff do not try again.
+    assert any(f.code in (9007, 9018) for f in rig.store.history.faults(rig.device_id))
+    writes = writes_of(rig, key) + sum(key in e.detail.get("keys", [])
+                                       for e in rig.store.audit.entries(action="download-config"))
+    for _ in range(3):
+        rig.transfers()
+        rig.session()
+    again = writes_of(rig, key) + sum(key in e.detail.get("keys", [])
+                                      for e in rig.store.audit.entries(action="download-config"))
+    assert again == writes
