@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.reference import REFERENCE as SHARED_REFERENCE
+
 from cwmp_models.datamodel import (
     ActiveNotify,
     InvalidValue,
@@ -21,7 +23,7 @@ from cwmp_models.datamodel import (
 )
 from cwmp_models.types import UNKNOWN_TIME, XsdType, format_value
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "grandstream"
+REFERENCE = SHARED_REFERENCE / "grandstream"
 DAEMON_TSV = REFERENCE / "gs-cpe-datamodel-ht802-voice1.tsv"
 TEMPLATE_TSV = REFERENCE / "wp820-template-pvalues.tsv"
 

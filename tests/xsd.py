@@ -11,9 +11,7 @@ from pathlib import Path
 
 from lxml import etree
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-if not REFERENCE.is_dir():  # a clone that is not beside shared/ (CI runs from a clean clone under the same parent)
-    REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+from tests.reference import REFERENCE
 
 URL_MAP = {
     "http://schemas.xmlsoap.org/soap/envelope/": REFERENCE / "soap" / "soap-envelope-1-1.xsd",
