@@ -114,7 +114,14 @@ class SessionHandler:
         return ActiveSession(machine, remote_ip=remote_ip, identity_kind=identity_kind)
 
     def handle(self, active: ActiveSession, envelope: Envelope | None) -> Envelope | None:
-        """One POST in, the answer out (None: 204 No Content, the session is over)."""
+        """One POST in, the answer out (None: 204 No Content, the session is over).
+
+        Everything one POST changes is one transaction, committed before the answer is returned: whatever the device
+        is about to be told is durable first, in one commit rather than one per repository call."""
+        with self.store.transaction():
+            return self._handle(active, envelope)
+
+    def _handle(self, active: ActiveSession, envelope: Envelope | None) -> Envelope | None:
         event = active.machine.receive(envelope, self.clock())
         if isinstance(event, s.InformReceived):
             return self._on_inform(active, event)

@@ -98,14 +98,18 @@ class TaskQueueSource:
     name = "tasks"
 
     def __init__(self, ctx: DeviceContext, *, vault=None) -> None:
-        self._offered: set[int] = set()
         self._vault = vault
+        # Read once per session: a task queued while the session runs waits for the next one (a connection request
+        # brings it at once).
+        self._due: list[Task] | None = None
 
     def next_step(self, ctx: DeviceContext) -> Step | None:
-        for task in ctx.store.tasks.due(ctx.device.id, ctx.now):
-            if task.id in self._offered or task.kind not in ("rpc", "transfer"):
+        if self._due is None:
+            self._due = ctx.store.tasks.due(ctx.device.id, ctx.now)
+        while self._due:
+            task = self._due.pop(0)
+            if task.kind not in ("rpc", "transfer"):
                 continue
-            self._offered.add(task.id)
             try:
                 request = decode_request(task.payload, device_id=task.device_id, vault=self._vault)
             except (codec.CwmpError, ValueError, VaultError) as exc:

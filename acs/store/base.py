@@ -5,9 +5,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import sqlite_utils
 
@@ -64,28 +63,10 @@ class Database:
                 MIGRATIONS[version](self.conn)
                 self.conn.execute(f"PRAGMA user_version = {version + 1}")
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction; nested uses join the outermost one, so repository methods compose atomically."""
-        with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield self.conn
-                finally:
-                    self._depth -= 1
-                return
-            self.conn.execute("BEGIN IMMEDIATE")
-            self._depth = 1
-            try:
-                yield self.conn
-            except BaseException:
-                self._depth = 0
-                self.conn.execute("ROLLBACK")
-                raise
-            else:
-                self._depth = 0
-                self.conn.execute("COMMIT")
+    def transaction(self) -> "_Transaction":
+        """A write transaction; nested uses join the outermost one, so repository methods compose atomically.
+        (A small class rather than @contextmanager: it is entered dozens of times per session.)"""
+        return _Transaction(self)
 
     def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
         return self.conn.execute(sql, params).fetchall()
@@ -99,6 +80,40 @@ class Database:
         except sqlite3.Error:
             pass  # another process holds the WAL; it checkpoints later
         self.conn.close()
+
+
+class _Transaction:
+    __slots__ = ("_db", "_outermost")
+
+    def __init__(self, db: "Database") -> None:
+        self._db = db
+        self._outermost = False
+
+    def __enter__(self) -> sqlite3.Connection:
+        db = self._db
+        db._lock.acquire()
+        if db._depth:
+            db._depth += 1
+            return db.conn
+        try:
+            db.conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            db._lock.release()
+            raise
+        db._depth = 1
+        self._outermost = True
+        return db.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        db = self._db
+        try:
+            if not self._outermost:
+                db._depth -= 1
+                return
+            db._depth = 0
+            db.conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        finally:
+            db._lock.release()
 
 
 def _synchronous(value: str) -> str:

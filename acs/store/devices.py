@@ -65,61 +65,46 @@ class Devices:
         self._db = db
 
     def record_inform(self, facts: InformFacts) -> DeviceRecord:
+        """Insert or refresh the device from an Inform, in one statement (values not reported are kept)."""
         with self._db.transaction() as conn:
-            conn.execute(
-                """
-                INSERT INTO devices (id, oui, product_class, serial_number, manufacturer, first_inform, site,
-                                     device_group)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO NOTHING
+            row = conn.execute(
+                f"""
+                INSERT INTO devices (id, oui, product_class, serial_number, manufacturer, first_inform, last_inform,
+                                     ip, software_version, hardware_version, connection_request_url,
+                                     udp_connection_request_address, parameter_key, cwmp_version, last_boot,
+                                     last_bootstrap, site, device_group)
+                VALUES (:device_id, :oui, :product_class, :serial_number, :manufacturer, :at, :at, :ip,
+                        :software_version, :hardware_version, :connection_request_url,
+                        :udp_connection_request_address, :parameter_key, :cwmp_version,
+                        CASE WHEN :booted THEN :at END, CASE WHEN :bootstrapped THEN :at END, :site, :device_group)
+                ON CONFLICT (id) DO UPDATE SET
+                    manufacturer = excluded.manufacturer,
+                    last_inform = excluded.last_inform,
+                    ip = coalesce(excluded.ip, ip),
+                    software_version = coalesce(excluded.software_version, software_version),
+                    hardware_version = coalesce(excluded.hardware_version, hardware_version),
+                    connection_request_url = coalesce(excluded.connection_request_url, connection_request_url),
+                    udp_connection_request_address =
+                        coalesce(excluded.udp_connection_request_address, udp_connection_request_address),
+                    parameter_key = coalesce(excluded.parameter_key, parameter_key),
+                    cwmp_version = coalesce(excluded.cwmp_version, cwmp_version),
+                    last_boot = coalesce(excluded.last_boot, last_boot),
+                    last_bootstrap = coalesce(excluded.last_bootstrap, last_bootstrap)
+                RETURNING {', '.join(_COLUMNS)}
                 """,
-                (
-                    facts.device_id,
-                    facts.oui,
-                    facts.product_class,
-                    facts.serial_number,
-                    facts.manufacturer,
-                    facts.at,
-                    facts.site,
-                    facts.device_group,
-                ),
-            )
-            conn.execute(
-                """
-                UPDATE devices SET
-                    manufacturer = ?,
-                    last_inform = ?,
-                    ip = coalesce(?, ip),
-                    software_version = coalesce(?, software_version),
-                    hardware_version = coalesce(?, hardware_version),
-                    connection_request_url = coalesce(?, connection_request_url),
-                    udp_connection_request_address = coalesce(?, udp_connection_request_address),
-                    parameter_key = coalesce(?, parameter_key),
-                    cwmp_version = coalesce(?, cwmp_version),
-                    last_boot = CASE WHEN ? THEN ? ELSE last_boot END,
-                    last_bootstrap = CASE WHEN ? THEN ? ELSE last_bootstrap END
-                WHERE id = ?
-                """,
-                (
-                    facts.manufacturer,
-                    facts.at,
-                    facts.ip,
-                    facts.software_version,
-                    facts.hardware_version,
-                    facts.connection_request_url,
-                    facts.udp_connection_request_address,
-                    facts.parameter_key,
-                    facts.cwmp_version,
-                    facts.booted,
-                    facts.at,
-                    facts.bootstrapped,
-                    facts.at,
-                    facts.device_id,
-                ),
-            )
-        record = self.get(facts.device_id)
-        assert record is not None
-        return record
+                {
+                    "device_id": facts.device_id, "oui": facts.oui, "product_class": facts.product_class,
+                    "serial_number": facts.serial_number, "manufacturer": facts.manufacturer, "at": facts.at,
+                    "ip": facts.ip, "software_version": facts.software_version,
+                    "hardware_version": facts.hardware_version,
+                    "connection_request_url": facts.connection_request_url,
+                    "udp_connection_request_address": facts.udp_connection_request_address,
+                    "parameter_key": facts.parameter_key, "cwmp_version": facts.cwmp_version,
+                    "booted": facts.booted, "bootstrapped": facts.bootstrapped, "site": facts.site,
+                    "device_group": facts.device_group,
+                },
+            ).fetchone()
+        return DeviceRecord(*row)
 
     def get(self, device_id: str) -> DeviceRecord | None:
         row = self._db.query_one(f"SELECT {', '.join(_COLUMNS)} FROM devices WHERE id = ?", (device_id,))

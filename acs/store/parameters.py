@@ -31,10 +31,15 @@ class StoredParameter:
 
 
 def wire_text(value: CwmpValue, value_type: XsdType) -> str:
+    if value_type is XsdType.STRING and type(value) is str:
+        return value  # the common case, kept cheap: most parameters are strings
     try:
         return format_value(value_type, value)
     except ValueError:
         return str(value)
+
+
+_TYPE_NAMES = {value_type: value_type.value for value_type in XsdType}
 
 
 class Parameters:
@@ -44,7 +49,7 @@ class Parameters:
     def record_values(
         self, device_id: str, values: Iterable[tuple[str, CwmpValue, XsdType]], *, at: float, session_id: str | None
     ) -> None:
-        rows = [(device_id, path, wire_text(value, value_type), value_type.value, at, session_id)
+        rows = [(device_id, path, wire_text(value, value_type), _TYPE_NAMES[value_type], at, session_id)
                 for path, value, value_type in values]
         with self._db.transaction() as conn:
             conn.executemany(
