@@ -21,6 +21,7 @@ from tests.test_sim_agent import (  # noqa: F401 (fixtures)
     start_fleet,
     within,
 )
+from wp820_sim import fleet as fleet_module
 from wp820_sim.agent import AgentState
 from wp820_sim.fleet import (
     MAX_INDEX,
@@ -121,6 +122,20 @@ def test_open_file_limit_is_raised_as_far_as_allowed() -> None:
     wanted = min(hard, soft + 16)
     assert raise_open_file_limit(wanted) >= wanted
     assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= wanted
+
+
+@pytest_twisted.ensureDeferred
+async def test_only_nat_fleets_need_a_descriptor_per_phone(request, tmp_path: Path, monkeypatch) -> None:
+    """Phones not behind the NAT share their connection-request socket: a fleet larger than the open-file limit
+    starts; one behind the NAT (a UDP socket per phone) is refused, naming the limit."""
+    monkeypatch.setattr(fleet_module, "raise_open_file_limit", lambda wanted: 1000)
+    options = {"acs_url": "http://127.0.0.1:1/", "phones": 2000, "first_index": first_index_for(request.node.nodeid)}
+    with pytest.raises(FleetError, match="behind the simulated NAT need at least 2064 open files .* only 1000"):
+        await Fleet(FleetConfig(state_dir=tmp_path / "nat", nat=True, **options), clock=task.Clock()).start()
+    fleet = Fleet(FleetConfig(state_dir=tmp_path / "plain", ramp=60.0, **options), clock=task.Clock())
+    await fleet.start()  # the clock never advances: no phone boots
+    assert len(fleet.serials) == 2000 and fleet.open_file_limit == 1000
+    await fleet.stop()
 
 
 @pytest_twisted.ensureDeferred

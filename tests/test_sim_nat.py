@@ -23,7 +23,7 @@ from tests.test_sim_agent import (  # noqa: F401 (fixtures)
     start_fleet,
     within,
 )
-from tests.test_sim_connreq import CR_PASSWORD, CR_USER, connection_request
+from tests.test_sim_connreq import CR_PASSWORD, CR_USER, connection_request, cr_port_for, port_settings
 from wp820_sim.agent import SessionError
 from wp820_sim.fleet import Fleet, identity
 from wp820_sim.nat import StunBinding
@@ -86,7 +86,11 @@ async def nat_phone(request, acs: Acs, start_fleet, stun_server, **overrides: An
     """A phone behind NAT, bootstrapped and bound: (fleet, serial, its binding at the STUN server)."""
     _, stun_port, bindings = stun_server
     fleet = await start_fleet(
-        acs.url, nat=True, stun_server=("127.0.0.1", stun_port), settings=NAT_SETTINGS, **overrides
+        acs.url,
+        nat=True,
+        stun_server=("127.0.0.1", stun_port),
+        settings={**NAT_SETTINGS, "acs.connection_request_port": cr_port_for(request.node.nodeid)},
+        **overrides,
     )
     if "clock" in overrides:
         overrides["clock"].advance(0)
@@ -108,6 +112,24 @@ async def test_stun_binding_through_the_nat_reports_the_public_address(request, 
     # The HTTP ConnectionRequestURL the phone reports leads nowhere, as behind a real NAT.
     with pytest.raises(SessionError, match="cannot connect: ConnectionRefusedError"):
         await within(connection_request(phone.connection_request_url))
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_nat_phones_url_stays_unanswered_next_to_phones_sharing_its_port(
+    request, acs: Acs, start_fleet, stun_server
+):
+    """Phones not behind the NAT keep a shared socket open on the same port: a connection to the NAT phone's
+    address reaches that socket, which resets it unread."""
+    fleet, serial, _ = await nat_phone(request, acs, start_fleet, stun_server)
+    port = cr_port_for(request.node.nodeid)
+    neighbours = await start_fleet(
+        acs.url, first_index=first_index_for(request.node.nodeid) + 1, settings=port_settings(port)
+    )
+    await within(neighbours.wait_sessions(1))
+    with pytest.raises(SessionError, match="HTTP exchange failed"):
+        await within(connection_request(fleet.phone(serial).connection_request_url))
+    assert neighbours.counters["cr_refused"] == 1 and neighbours.counters.get("cr_received", 0) == 0
+    assert fleet.counters.get("connection_requests_accepted", 0) == 0
 
 
 @pytest_twisted.ensureDeferred

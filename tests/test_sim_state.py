@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import pytest
 
@@ -92,6 +93,15 @@ def test_json_round_trip_keeps_everything():
     assert state.transfers and state.transfer_results and state.deleted_objects and state.pending_reboot
     assert state.pending_events and state.notification and state.agent_values and state.reboot_command_key
     assert PhoneState.from_json(state.to_json()) == state
+
+
+def test_json_holds_every_field_as_the_dataclass_would():
+    """to_json builds its document by hand (for speed): it must be the dataclass's own field-for-field picture."""
+    state = busy_phone().state
+    expected = asdict(state)
+    expected["pending_events"] = [list(event) for event in state.pending_events]
+    assert json.loads(state.to_json()) == expected
+    assert state.to_json() == json.dumps(expected, sort_keys=True, separators=(",", ":"))
 
 
 def test_a_restarted_phone_remembers_its_state(tmp_path):
