@@ -236,6 +236,13 @@ class AcsApp:
             await task.deferLater(self.reactor, 0.1, lambda: None)
         for active in self.cwmp.registry.sessions():
             self.handler.end(active, "shutdown")
+        # Close the remaining connections cleanly: an answer already written (a session's last 204) is flushed to the
+        # phone first, which a reactor stop alone would not do.
+        for channel in list(self.site.open_channels):
+            channel.transport.loseConnection()
+        flush_deadline = time.monotonic() + 2.0
+        while self.site.open_channels and time.monotonic() < flush_deadline:
+            await task.deferLater(self.reactor, 0.02, lambda: None)
         for loop in (self._sweeper, self._watchdog, self._expiry):
             if loop is not None and loop.running:
                 loop.stop()

@@ -39,12 +39,21 @@ class CwmpLimits:
 
 
 class CwmpChannel(http.HTTPChannel):
-    """HTTP/1.1 channel that tells the site when its connection closes (sessions tracked by connection)."""
+    """HTTP/1.1 channel that tells the site when its connection opens and closes (sessions tracked by connection;
+    a graceful stop closes the open ones cleanly so answers already written reach the phone)."""
+
+    def connectionMade(self):
+        super().connectionMade()
+        site = getattr(self, "site", None)
+        if site is not None:
+            site.open_channels.add(self)
 
     def connectionLost(self, reason):
         site = getattr(self, "site", None)
-        if site is not None and site.on_channel_closed is not None:
-            site.on_channel_closed(self)
+        if site is not None:
+            site.open_channels.discard(self)
+            if site.on_channel_closed is not None:
+                site.on_channel_closed(self)
         super().connectionLost(reason)
 
 
@@ -59,6 +68,7 @@ class CwmpSite(server.Site):
         except TypeError:  # Twisted older than 26.10 always parses form bodies; harmless for text/xml
             super().__init__(root, timeout=timeout)
         self.max_body_bytes = max_body_bytes
+        self.open_channels: set[CwmpChannel] = set()
         self.on_channel_closed: Callable[[Any], None] | None = None
         self.on_refused_body: Callable[[Any], None] | None = None
 
