@@ -20,8 +20,9 @@ when nothing else on the host uses the port, and ``SO_REUSEPORT`` is switched on
 simulator process (or a concurrent test run) finds the port taken (``EADDRINUSE``), and its phones on that port each
 bind their own address with ``SO_REUSEPORT`` (one socket per phone, the pre-sharing cost): the kernel prefers an
 exact-address socket to the wildcard, so each process receives exactly its own phones' connections. The fallback
-is logged once per port (``sim.cr_port_in_use``). (Two processes simulating the same phone, with overlapping
-``first_index``, would then share its connections: give each process its own phones.)
+is logged once per port (``sim.cr_port_in_use``). Two processes simulating the same phones (the same
+``first_index``, say two ``acs demo`` runs at once) cannot both be reached: the later one's per-phone sockets take
+those addresses' connections. Give each process phones of its own.
 
 For each GET, in this order:
 

@@ -27,9 +27,9 @@ its state to be on disk.
 
 Measured on a 2-core machine (``bench/fleet.py``, mini ACS in another process; docs/performance.md, "Simulator
 fleet"): 20,000 phones in one process under a hard limit of 20,000 open files, boots ramped over 120 s, every one
-bootstrapped with no failed session; 7.6 KiB of memory per phone (208 MiB in all, 59 MiB of it the interpreter,
-Twisted and the model), 13 open files once idle (37 at the busiest), 3.1 ms of CPU per bootstrap session. What limits
-a fleet now is memory and the session rate the ramp asks for.
+bootstrapped with no failed session; 7.7 KiB of memory per phone (209 MiB in all, 59 MiB of it the interpreter,
+Twisted and the model), 13 open files once idle (at most 75 during the boot), 3.1-3.6 ms of CPU per bootstrap
+session. What limits a fleet now is memory and the session rate the ramp asks for.
 
 The in-process API for tests and benchmarks: ``phone(serial)``, ``agent(serial)``, ``await wait_sessions(n)``,
 ``await states_written()``, ``counters`` (``sessions_ok``, ``sessions_failed``, ``retries``, ``http_503``,
@@ -286,7 +286,7 @@ class Fleet:
                 "sim.few_open_files",
                 phones=config.phones,
                 nofile=self.open_file_limit,
-                advice="sessions may fail with EMFILE (and retry) if many phones talk at once: spread boots with --ramp",
+                advice="sessions may fail with EMFILE (and retry) if many phones talk at once: use --ramp",
             )
         try:
             config.state_dir.mkdir(parents=True, exist_ok=True)
