@@ -5,6 +5,7 @@ server, and the STUN binding bookkeeping."""
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 import time
 
@@ -204,6 +205,17 @@ def test_queued_requests_are_claimed_once_and_expire(tmp_path):
 # ---- a scripted phone for the HTTP client ---------------------------------------------------------------------------
 
 
+_CONNECTIONS = itertools.count(1)
+
+
+def _connection_number(channel) -> int:
+    # id() of a closed connection's channel can be reused by the next one; a number given once per channel cannot.
+    number = getattr(channel, "_test_number", None)
+    if number is None:
+        number = channel._test_number = next(_CONNECTIONS)
+    return number
+
+
 class ScriptedPhone(Resource):
     """A connection-request endpoint: Digest (chosen algorithms) or Basic, and misbehaviours on demand."""
 
@@ -220,7 +232,7 @@ class ScriptedPhone(Resource):
     def render_GET(self, request):  # noqa: N802
         raw = request.getHeader(b"authorization")
         header = raw.decode() if raw is not None else None
-        self.requests.append((id(request.channel), header.split(" ")[0] if header else None))
+        self.requests.append((_connection_number(request.channel), header.split(" ")[0] if header else None))
         if self.resets_left:
             self.resets_left -= 1
             request.channel.transport.abortConnection()
