@@ -327,7 +327,9 @@ _MESSAGE_DECODERS: dict[str, Decoder] = {
 }
 
 
-def _decode_soap_fault(element: etree._Element) -> m.Fault:
+def _decode_soap_fault(element: etree._Element) -> tuple[m.Fault, str | None]:
+    """The Fault, and the CWMP namespace of its detail (a fault answering a request carries no other sign of the
+    device's namespace when the ID header is absent)."""
     faultstring = ""
     cwmp_fault = None
     for child in element:
@@ -340,8 +342,9 @@ def _decode_soap_fault(element: etree._Element) -> m.Fault:
                     cwmp_fault = entry
     if cwmp_fault is None:
         # A bare SOAP fault has no CWMP code; 0 marks "no code given" and keeps the SOAP text for the record.
-        return m.Fault(0, faultstring)
-    return _FAULT_DECODER(cwmp_fault)
+        return m.Fault(0, faultstring), None
+    namespace = _namespace_of(cwmp_fault.tag)
+    return _FAULT_DECODER(cwmp_fault), namespace if namespace in CWMP_NAMESPACES else None
 
 
 _FAULT_DECODER = _struct_decoder(m.Fault)
@@ -449,7 +452,8 @@ def parse(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, parser: etree.XMLPar
         name = _local(element.tag)
         element_ns = _namespace_of(element.tag)
         if name == "Fault" and element_ns == NS_SOAP_ENV:
-            envelope.body = _decode_soap_fault(element)
+            envelope.body, fault_namespace = _decode_soap_fault(element)
+            namespace = namespace or fault_namespace
         else:
             decoder = _MESSAGE_DECODERS.get(name)
             if decoder is None:

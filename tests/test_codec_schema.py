@@ -121,3 +121,9 @@ def test_xml_declaration_is_optional():
 def test_schema_limits_are_enforced_on_output(message, reason):
     with pytest.raises(codec.CwmpSerializeError, match=reason):
         codec.serialize(Envelope(message, id="1"))
+
+
+@pytest.mark.parametrize("namespace", CWMP_NAMESPACES)
+def test_a_fault_without_an_id_keeps_its_namespace(namespace):
+    envelope = Envelope(m.Fault.of(9005), namespace=namespace)
+    assert codec.parse(codec.serialize(envelope)) == envelope
