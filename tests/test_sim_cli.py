@@ -252,3 +252,18 @@ def test_a_control_port_in_use_stops_the_run_with_one_line(tmp_path: Path, passw
         result = subprocess.run(command, capture_output=True, text=True, timeout=GUARD)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"]
+
+
+def test_an_unhandled_twisted_error_is_logged_in_one_line_without_a_traceback():
+    import subprocess
+    import sys
+
+    script = (
+        "from wp820_sim import cli; cli._configure_logging('info')\n"
+        "from twisted.internet import defer\n"
+        "d = defer.Deferred(); d.cancel(); del d\n"
+        "import gc; gc.collect()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert "Unhandled error in Deferred" in done.stderr and "error='CancelledError'" in done.stderr
+    assert "Traceback" not in done.stderr

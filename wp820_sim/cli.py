@@ -16,6 +16,7 @@ import logging
 import sys
 import urllib.error
 import urllib.request
+from typing import Any
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -278,16 +279,31 @@ def _error_of(exc: urllib.error.HTTPError) -> str:
 
 
 def _configure_logging(level: str) -> None:
+    """One line per event on stderr, Twisted's own events included; an exception is one ``error=`` field, its
+    traceback only at debug level (a user of the command never sees a raw traceback)."""
+    from acs.logs import route_twisted_logs
+
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso"),
-            structlog.processors.format_exc_info,
+            structlog.processors.format_exc_info if level == "debug" else _exception_in_one_line,
             structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"]),
         ],
     )
+    route_twisted_logs()
+
+
+def _exception_in_one_line(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    info = event.pop("exc_info", None)
+    if info:
+        if info is True:
+            info = sys.exc_info()
+        value = info[1] if isinstance(info, tuple) else info
+        event["error"] = f"{type(value).__name__}: {value}".rstrip(": ")
+    return event
 
 
 if __name__ == "__main__":
