@@ -425,7 +425,13 @@ class HttpClient:
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
-        await self._pool.closeCachedConnections()
+        # Closing is best effort: when the phone powers off mid-exchange the pool's connections are being torn down
+        # already and their close Deferreds fail with CancelledError (through gatherResults, as FirstError); the
+        # session's outcome is decided elsewhere, and a failed close must not turn into a "session bug".
+        try:
+            await self._pool.closeCachedConnections()
+        except (defer.FirstError, defer.CancelledError):
+            pass
 
     def _answer(self, challenges: Sequence[str], method: str, target: str, is_tls: bool) -> str:
         """The Authorization for a 401's challenges; remembered for pre-emptive use on the next requests."""
