@@ -25,14 +25,26 @@ config password to encrypt it, the admin password when "Authenticate config file
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from cwmp_models.datamodel import ParameterSpec
 from cwmp_models.types import XsdType
 
-from .evaluate import Channel, DeviceFacts, RuleResult, Status, applies, channel_for, evaluate, resolve, typed_for
-from .rules import Generate, Policy
+from .evaluate import (
+    Channel,
+    CheckResult,
+    DeviceFacts,
+    RuleResult,
+    Status,
+    applies,
+    channel_for,
+    evaluate,
+    resolve,
+    typed_for,
+)
+from .rules import Check, Generate, Policy
 
 MAX_WRITE_ROUNDS = 3
 REVERIFY_AFTER = 24 * 3600.0
@@ -200,26 +212,35 @@ def _blocked(policy: Policy, result: RuleResult, results_by_id: dict[str, RuleRe
     return any(results_by_id[required].status is not Status.COMPLIANT for required in result.rule.requires)
 
 
-def _write_items(policy: Policy, results: list[RuleResult], facts: DeviceFacts) -> list[WriteItem]:
+def _remediable(
+    policy: Policy, results: list[RuleResult], facts: DeviceFacts, channel: Channel
+) -> Iterator[tuple[RuleResult, CheckResult, ParameterSpec, Check]]:
+    """Every check on ``channel`` the ACS may act on now: its rule is not compliant, its prerequisites hold, the
+    check itself is not compliant, and (rule, parameter) is not backing off after a fault."""
     by_id = {r.rule_id: r for r in results}
-    items: dict[str, WriteItem] = {}
     for result in results:
         if result.status not in (Status.NON_COMPLIANT, Status.UNKNOWN) or _blocked(policy, result, by_id):
             continue
         for instance in result.instances:
             for check_result in instance.checks:
-                if not _wants_write(check_result, facts):
-                    continue
                 spec = policy.model.parameters[check_result.key]
-                if channel_for(spec, facts.discovered) is not Channel.TR069 or not facts.discovered.get(spec.path):
+                if check_result.status is Status.COMPLIANT or channel_for(spec, facts.discovered) is not channel:
                     continue
                 if (result.rule_id, spec.key) in facts.backoff:
                     continue
                 check = next(c.for_instance(instance.instance) for c in result.rule.checks
                              if c.for_instance(instance.instance).key == spec.key)
-                item = _write_item(result.rule_id, spec, check, facts)
-                if item is not None:
-                    items.setdefault(spec.key, item)
+                yield result, check_result, spec, check
+
+
+def _write_items(policy: Policy, results: list[RuleResult], facts: DeviceFacts) -> list[WriteItem]:
+    items: dict[str, WriteItem] = {}
+    for result, check_result, spec, check in _remediable(policy, results, facts, Channel.TR069):
+        if not _wants_write(check_result, facts) or not facts.discovered.get(spec.path):
+            continue  # not wrong (merely unread), or the device says the path is read-only
+        item = _write_item(result.rule_id, spec, check, facts)
+        if item is not None:
+            items.setdefault(spec.key, item)
     return list(items.values())
 
 
@@ -247,31 +268,17 @@ def _write_item(rule_id: str, spec: ParameterSpec, check, facts: DeviceFacts) ->
 
 def _push_config(policy: Policy, results: list[RuleResult], data: PlanInput) -> PushConfig | None:
     facts = data.facts
-    by_id = {r.rule_id: r for r in results}
     items: dict[str, ConfigItem] = {}
-    for result in results:
-        if result.status not in (Status.NON_COMPLIANT, Status.UNKNOWN) or _blocked(policy, result, by_id):
+    # A value read back wrong is rewritten. A value never read is written too: reading it first would cost a whole
+    # extra transfer cycle (Upload, then a new session), while writing the wanted value and reading it back right
+    # after gives the same verified result. A value read back right is left alone.
+    for result, _, spec, check in _remediable(policy, results, facts, Channel.CONFIG):
+        if spec.secret or not check.has_set:
             continue
-        for instance in result.instances:
-            for check_result in instance.checks:
-                spec = policy.model.parameters[check_result.key]
-                # A value read back wrong is rewritten. A value never read is written too: reading it first would
-                # cost a whole extra transfer cycle (Upload, then a new session), while writing the wanted value and
-                # reading it back right after gives the same verified result. A value read back right is left alone.
-                if check_result.status is Status.COMPLIANT:
-                    continue
-                if channel_for(spec, facts.discovered) is not Channel.CONFIG:
-                    continue
-                if (result.rule_id, spec.key) in facts.backoff or spec.secret:
-                    continue
-                check = next(c.for_instance(instance.instance) for c in result.rule.checks
-                             if c.for_instance(instance.instance).key == spec.key)
-                if not check.has_set:
-                    continue
-                value, problem = resolve(check.set, facts.settings)
-                if problem:
-                    continue
-                items.setdefault(spec.key, ConfigItem(result.rule_id, spec.key, typed_for(spec, value)))
+        value, problem = resolve(check.set, facts.settings)
+        if problem:
+            continue
+        items.setdefault(spec.key, ConfigItem(result.rule_id, spec.key, typed_for(spec, value)))
     if not items:
         return None
     items = _complete_swap_groups(policy, items)
