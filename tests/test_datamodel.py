@@ -6,7 +6,6 @@ import csv
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 

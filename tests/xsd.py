@@ -7,7 +7,6 @@ any other URL, and a small wrapper schema imports the envelope schema plus one C
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 from lxml import etree
 
