@@ -209,7 +209,9 @@ def _decode_parameter_value_list(element: etree._Element) -> list[m.ParameterVal
     pairs = element.iterdescendants("Name", "Value")
     for name_element in pairs:
         value_element = next(pairs, None)
-        if value_element is None or name_element.tag != "Name" or value_element.tag != "Value":
+        # Only Name and Value elements are walked, so a pair that starts with a Name and the pair count checked at the
+        # end prove the alternation; a second tag check per pair would prove nothing more.
+        if value_element is None or name_element.tag != "Name":
             return _decode_parameter_value_list_slowly(element)
         declared = value_element.get(_XSI_TYPE)
         if not declared:
