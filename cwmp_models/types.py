@@ -106,7 +106,14 @@ def parse_datetime(text: str) -> datetime:
     (TR-069: local time of the device, or time since boot for years before 1000)."""
     # The shapes nearly every device sends — "YYYY-MM-DDTHH:MM:SS" then "Z", "±HH:MM" or nothing — go through the
     # C parser (ten times faster); anything else, and any text it refuses, takes the general path below.
-    if len(text) in (19, 20, 25) and text[10] == "T" and text[4] == "-" and (len(text) != 20 or text[19] == "Z"):
+    # (Shape pinned to the xsd form: fromisoformat alone would also take ISO week dates such as 2026-W48-5T…)
+    if (
+        len(text) in (19, 20, 25)
+        and text[4] == text[7] == "-"
+        and text[10] == "T"
+        and text[13] == text[16] == ":"
+        and (len(text) != 20 or text[19] == "Z")
+    ):
         try:
             return datetime.fromisoformat(text)
         except ValueError:

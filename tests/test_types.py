@@ -336,3 +336,8 @@ def test_wire_names_are_xml_schema_types():
 def test_every_type_has_a_parser_and_a_formatter():
     assert set(VALUE_PARSERS) == set(XsdType)
     assert set(VALUE_FORMATTERS) == set(XsdType)
+
+
+def test_iso_week_dates_are_not_xsd_datetimes():
+    with pytest.raises(ValueError):
+        parse_datetime("2026-W48-5T05:30:15")
