@@ -320,3 +320,30 @@ def test_each_rule_faulted_stays_non_compliant_with_its_fault_and_is_not_retried
     again = writes_of(rig, key) + sum(key in e.detail.get("keys", [])
                                       for e in rig.store.audit.entries(action="download-config"))
     assert again == writes
+
+
+def test_a_change_that_needs_a_reboot_is_scheduled_in_the_maintenance_window_not_now(tmp_path):
+    from datetime import datetime, timezone
+
+    rig = build_rig(tmp_path)
+    # 10:00 UTC: outside the default window (02:00-04:00).
+    rig.now[0] = datetime(2027, 1, 15, 10, 0, tzinfo=timezone.utc).timestamp()
+    original = rig.phone.handle
+
+    def handle(request):
+        reply = original(request)
+        if isinstance(request, m.SetParameterValues) and isinstance(reply, m.SetParameterValuesResponse):
+            return m.SetParameterValuesResponse(1)  # applied; takes effect after a reboot
+        return reply
+
+    rig.phone.handle = handle
+    first = rig.session(("1 BOOT",))
+    assert "Reboot" not in first
+    (reboot,) = [t for t in rig.store.tasks.for_device(rig.device_id) if t.command_key == "policy-reboot"]
+    window = datetime(2027, 1, 16, 2, 0, tzinfo=timezone.utc).timestamp()
+    assert reboot.status == "pending" and reboot.not_before == window
+    rig.transfers()
+    assert "Reboot" not in rig.session()  # still outside the window: nothing is rebooted
+    assert len([t for t in rig.store.tasks.for_device(rig.device_id) if t.command_key == "policy-reboot"]) == 1
+    rig.now[0] = window + 60
+    assert "Reboot" in rig.session()
