@@ -8,7 +8,7 @@ InformResponse, a transfer's outcome before the TransferCompleteResponse, a work
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
 import structlog
@@ -339,6 +339,4 @@ def _fault_text(fault: m.FaultStruct) -> str:
 
 
 def _with_enrolment_labels(facts: InformFacts, site: str | None, group: str | None) -> InformFacts:
-    from dataclasses import replace
-
     return replace(facts, site=facts.site or site, device_group=facts.device_group or group)

@@ -96,7 +96,3 @@ class Field:
     max_len: int | None = None
     # minOccurs=0 in the schema: omitted on output when the attribute is None, None on input when absent.
     optional: bool = False
-
-
-def fields(*specs: Field) -> tuple[Field, ...]:
-    return specs

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets as random_secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import structlog
 
@@ -18,7 +18,7 @@ from cwmp_models.types import XsdType
 from ..store import DeviceRecord, Store
 from ..work import DeviceContext, Step
 from . import plan as p
-from .evaluate import Backoff, DeviceFacts, Reading, RuleResult, Status, evaluate
+from .evaluate import Backoff, DeviceFacts, Reading, RuleResult, evaluate
 from .rules import Generate, Policy
 
 CONFIG_PREFIX = "gs:"  # parameters-table rows holding P-values read from an uploaded config file
@@ -467,10 +467,3 @@ class PolicySource:
 
 def _is_mac(serial: str) -> bool:
     return len(serial) == 12 and all(c in "0123456789abcdefABCDEF" for c in serial)
-
-
-def summarize(results: list[RuleResult]) -> Mapping[str, int]:
-    counts = {status.value: 0 for status in Status}
-    for result in results:
-        counts[result.status.value] += 1
-    return counts
