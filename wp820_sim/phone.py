@@ -931,29 +931,16 @@ class Phone:
         return m.ScheduleInformResponse()
 
     def _download(self, request: m.Download) -> m.Message:
-        if request.file_type not in (VENDOR_CONFIGURATION_FILE, FIRMWARE_IMAGE):
-            return m.Fault.of(9003, f"FileType {request.file_type!r} is not supported")
-        problem = self._transfer_refusal(request.url)
-        if problem is not None:
-            return problem
-        self._queue_transfer(
-            Transfer(
-                transfer_id=self.state.next_transfer_id,
-                is_download=True,
-                command_key=request.command_key,
-                file_type=request.file_type,
-                url=request.url,
-                username=request.username,
-                password=request.password,
-                file_size=request.file_size,
-                target_file_name=request.target_file_name,
-                delay_seconds=request.delay_seconds,
-            )
-        )
-        return m.DownloadResponse(status=1)
+        return self._accept_transfer(request, (VENDOR_CONFIGURATION_FILE, FIRMWARE_IMAGE), m.DownloadResponse)
 
     def _upload(self, request: m.Upload) -> m.Message:
-        if request.file_type != UPLOAD_VENDOR_CONFIGURATION_FILE:
+        return self._accept_transfer(request, (UPLOAD_VENDOR_CONFIGURATION_FILE,), m.UploadResponse)
+
+    def _accept_transfer(
+        self, request: m.Download | m.Upload, file_types: tuple[str, ...], response: type[m.Message]
+    ) -> m.Message:
+        """Queue a Download or Upload the phone supports (answered Status 1: it completes after the session)."""
+        if request.file_type not in file_types:
             return m.Fault.of(9003, f"FileType {request.file_type!r} is not supported")
         problem = self._transfer_refusal(request.url)
         if problem is not None:
@@ -961,16 +948,18 @@ class Phone:
         self._queue_transfer(
             Transfer(
                 transfer_id=self.state.next_transfer_id,
-                is_download=False,
+                is_download=isinstance(request, m.Download),
                 command_key=request.command_key,
                 file_type=request.file_type,
                 url=request.url,
                 username=request.username,
                 password=request.password,
+                file_size=getattr(request, "file_size", 0),
+                target_file_name=getattr(request, "target_file_name", ""),
                 delay_seconds=request.delay_seconds,
             )
         )
-        return m.UploadResponse(status=1)
+        return response(status=1)
 
     def _transfer_refusal(self, url: str) -> m.Fault | None:
         try:
