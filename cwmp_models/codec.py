@@ -39,7 +39,7 @@ from .schema import BOOL, DATETIME, INT, STR, UINT, ArrayKind, ChoiceKind, Field
 from .types import (
     UNKNOWN_TIME,
     VALUE_FORMATTERS,
-    VALUE_PARSERS,
+    VALUE_READERS,
     XsdType,
     format_datetime,
     format_value,
@@ -149,9 +149,9 @@ def _decode_datetime(element: etree._Element) -> datetime:
 _PVS = m.ParameterValueStruct
 _STRING = XsdType.STRING
 
-# xsi:type spellings seen so far, each mapped once to its type and value parser (None for strings, which need none):
+# xsi:type spellings seen so far, each mapped once to its type and value reader (None for strings, which need none):
 # XsdType.from_wire is too slow to run for every value. Bounded, since the spellings come from devices.
-_DECLARED_TYPES: dict[str | None, tuple[XsdType, Callable[[str], Any] | None]] = {}
+_DECLARED_TYPES: dict[str, tuple[XsdType, Callable[[str], Any] | None]] = {}
 _DECLARED_TYPES_MAX = 64
 
 
@@ -159,8 +159,10 @@ def _declared_type(declared: str | None) -> tuple[XsdType, Callable[[str], Any] 
     found = _DECLARED_TYPES.get(declared)
     if found is None:
         value_type = XsdType.from_wire(declared)
-        found = (value_type, None if value_type is XsdType.STRING else VALUE_PARSERS[value_type])
-        if len(_DECLARED_TYPES) < _DECLARED_TYPES_MAX:
+        found = (value_type, VALUE_READERS[value_type])
+        # A missing type is never cached: the list decoder's single lookup relies on it to send such a Value (perhaps
+        # typed with 1999 xsi) to the general reader.
+        if declared and len(_DECLARED_TYPES) < _DECLARED_TYPES_MAX:
             _DECLARED_TYPES[declared] = found
     return found
 
@@ -182,45 +184,37 @@ def _decode_parameter_value(element: etree._Element) -> m.ParameterValueStruct:
     if value_element is None:
         return m.ParameterValueStruct(name, "", XsdType.STRING)
     declared = value_element.get(_XSI_TYPE) or value_element.get(_XSI_TYPE_1999) or value_element.get("type")
-    return _parameter_value(name, value_element.text or "", *_declared_type(declared))
-
-
-def _parameter_value(
-    name: str, text: str, value_type: XsdType, parser: Callable[[str], Any] | None
-) -> m.ParameterValueStruct:
-    if parser is None:
-        return _PVS(name, text, value_type)
-    try:
-        return _PVS(name, parser(text), value_type)
-    except ValueError:
-        # Keep the device's own text rather than lose the value; the declared type is kept so nothing is invented.
-        return _PVS(name, text, value_type)
+    value_type, read = _declared_type(declared)
+    text = value_element.text or ""
+    return _PVS(name, text if read is None else read(text), value_type)
 
 
 def _decode_parameter_value_list(element: etree._Element) -> list[m.ParameterValueStruct]:
     # The hot path of every Inform and GetParameterValuesResponse, hence written out by hand. lxml walks the
-    # unqualified Name and Value elements in C, in document order; in the usual shape they alternate, one pair per
-    # ParameterValueStruct, each Value typed with 2001 xsi. Anything else (qualified or extra children, 1999 xsi, no
-    # type, a missing element) is detected — by a tag out of turn or a pair count that differs from the number of
-    # items — and the whole list goes through the general reader instead. The arrayType count is ignored, as for
-    # every array.
+    # unqualified Name and Value elements in C, in document order, taken two by two; in the usual shape they
+    # alternate, one pair per ParameterValueStruct, each Value typed with 2001 xsi. Anything else
+    # (qualified or extra children, 1999 xsi, no type, a missing element) is detected — by a tag out of turn or a pair
+    # count that differs from the number of items — and the whole list goes through the general reader instead. The
+    # arrayType count is ignored, as for every array.
     result: list[m.ParameterValueStruct] = []
     append = result.append
+    declared_types = _DECLARED_TYPES
     pairs = element.iterdescendants("Name", "Value")
     for name_element in pairs:
         value_element = next(pairs, None)
-        # Only Name and Value elements are walked, so a pair that starts with a Name and the pair count checked at the
-        # end prove the alternation; a second tag check per pair would prove nothing more.
+        # Only Name and Value elements are walked, so pairs that each start with a Name and the pair count checked at
+        # the end prove the alternation; a second tag check per pair would prove nothing more.
         if value_element is None or name_element.tag != "Name":
             return _decode_parameter_value_list_slowly(element)
         declared = value_element.get(_XSI_TYPE)
-        if not declared:
-            return _decode_parameter_value_list_slowly(element)
-        value_type, parser = _DECLARED_TYPES.get(declared) or _declared_type(declared)
-        if parser is None:
-            append(_PVS(name_element.text or "", value_element.text or "", value_type))
-        else:
-            append(_parameter_value(name_element.text or "", value_element.text or "", value_type, parser))
+        entry = declared_types.get(declared)
+        if entry is None:
+            if not declared:
+                return _decode_parameter_value_list_slowly(element)
+            entry = _declared_type(declared)
+        value_type, read = entry
+        text = value_element.text or ""
+        append(_PVS(name_element.text or "", text if read is None else read(text), value_type))
     if len(result) != len(element):
         return _decode_parameter_value_list_slowly(element)
     return result
@@ -403,7 +397,10 @@ def parse(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, parser: etree.XMLPar
             raise CwmpParseError(f"encoding {named!r} is not accepted; send UTF-8")
     # SOAP forbids DTDs; refusing before parsing also means no entity, however nested, is ever looked at.
     # Entities can only be declared inside a DOCTYPE, and "<!doctype" is not XML at all, so one marker is enough.
-    if b"<!DOCTYPE" in data:
+    # Most envelopes hold no "!" at all (it opens every DOCTYPE, comment and CDATA section), and looking for one byte
+    # is several times cheaper than looking for nine.
+    may_declare = b"!" in data
+    if may_declare and b"<!DOCTYPE" in data:
         raise CwmpParseError("DOCTYPE or ENTITY declarations are not allowed")
     try:
         root = etree.fromstring(data, parser or _PARSER)
@@ -411,11 +408,12 @@ def parse(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE, parser: etree.XMLPar
         raise CwmpParseError(f"malformed XML: {_short(exc)}") from None
     except (ValueError, etree.LxmlError) as exc:
         raise CwmpParseError(f"unreadable XML: {_short(exc)}") from None
-    if root.getroottree().docinfo.doctype:
+    if may_declare and root.getroottree().docinfo.doctype:
         raise CwmpParseError("DOCTYPE declarations are not allowed")
-    # SOAP 1.1 forbids processing instructions too. (Walking the tree for them, in C, is cheaper than scanning the
-    # bytes for "<?".)
-    if _holds_processing_instruction(root):
+    # SOAP 1.1 forbids processing instructions too. Every one starts with "<?"; past the XML declaration most
+    # envelopes hold no "?" at all, and when one does (a URL's query), the tree is walked for them in C, which is
+    # cheaper than scanning the bytes for the two-byte marker.
+    if data.find(b"?", declaration.end() if declaration else 0) >= 0 and _holds_processing_instruction(root):
         raise CwmpParseError("processing instructions are not allowed")
     if root.tag != _ENVELOPE:
         raise CwmpParseError(f"root element is {_excerpt(_local(root.tag) or '')!r}, not a SOAP 1.1 Envelope")

@@ -10,6 +10,7 @@ from cwmp_models.types import (
     UNKNOWN_TIME,
     VALUE_FORMATTERS,
     VALUE_PARSERS,
+    VALUE_READERS,
     ValueRangeError,
     XsdType,
     format_datetime,
@@ -341,3 +342,29 @@ def test_every_type_has_a_parser_and_a_formatter():
 def test_iso_week_dates_are_not_xsd_datetimes():
     with pytest.raises(ValueError):
         parse_datetime("2026-W48-5T05:30:15")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# readers (what the codec applies to each received Value)
+# --------------------------------------------------------------------------------------------------------------------
+
+_READER_TEXTS = [
+    "", " ", "0", "1", "-1", " 42 ", "1_000", "٣", "2147483648", "4294967296", "-9223372036854775809",
+    "18446744073709551616", "true", "FALSE", " 0 ", "yes", "2026-11-27T08:30:15Z", "2026-11-27T08:30:60Z",
+    "2026-02-30T00:00:00Z", "0001-01-01T00:00:00Z", "AAEC", "AA=C", "00ff", "0g", "text",
+]
+
+
+@pytest.mark.parametrize("xsd_type", list(XsdType), ids=lambda t: t.value)
+def test_readers_give_the_parsed_value_or_keep_the_text(xsd_type):
+    read = VALUE_READERS[xsd_type]
+    if xsd_type is XsdType.STRING:
+        assert read is None  # strings are taken as they are
+        return
+    for text in _READER_TEXTS:
+        try:
+            expected = VALUE_PARSERS[xsd_type](text)
+        except ValueError:
+            expected = text
+        got = read(text)
+        assert (type(got), got) == (type(expected), expected), text
