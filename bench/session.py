@@ -716,7 +716,7 @@ def breakdown(options: argparse.Namespace, workdir: Path) -> int:
         ("lxml.etree.fromstring of the 3 request bodies (the floor's parsing)",
          best_us(lambda: [etree.fromstring(data) for data in requests])),
         ("codec.parse of the 3 request bodies", best_us(lambda: [codec.parse(data) for data in requests])),
-        ("  of which the Inform (parsed twice when authentication is on)", best_us(lambda: codec.parse(requests[0]))),
+        ("  of which the Inform", best_us(lambda: codec.parse(requests[0]))),
         ("codec.serialize of the 3 answers", best_us(lambda: [codec.serialize(answer) for answer in answers])),
         ("SessionHandler + Store (SQLite file), logs at info",
          best_us(handler_session(str(workdir / "h1.sqlite"), [TaskQueueSource, BenchWorkSource]))),

@@ -386,7 +386,7 @@ async def test_gzip_and_deflate_bodies_are_accepted(harness):
 async def test_decompression_bomb_is_refused(tmp_path):
     h = build(tmp_path / "acs.sqlite", limits=CwmpLimits(max_decompressed_bytes=100_000))
     try:
-        phone = ScriptedCpe(h.url)
+        phone = cpe(h)
         reply = await phone.post(gzip.compress(b"<" * 10_000_000), headers={"content-encoding": "gzip"})
         assert reply.status == 413
         corrupt = await phone.post(b"not gzip at all", headers={"content-encoding": "gzip"})
@@ -406,13 +406,35 @@ async def test_wrong_method_is_405(harness):
 
 @pytest_twisted.ensureDeferred
 async def test_garbage_is_400_without_a_traceback(harness):
-    phone = ScriptedCpe(harness.url)
+    phone = cpe(harness)
     for body in (b"\x00\xff garbage", b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>", b"<a><b></a>"):
         reply = await phone.post(body)
         assert reply.status == 400 and b"Traceback" not in reply.body
     no_session = await phone.post(None)
     assert no_session.status == 400 and b"starts with an Inform" in no_session.body
     await phone.close()
+
+
+GARBAGE = [
+    b"\x00\xff garbage",
+    b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>",
+    codec.serialize(inform()),
+]
+
+
+@pytest_twisted.ensureDeferred
+async def test_nothing_a_stranger_sends_is_decompressed_or_parsed(harness):
+    stranger = ScriptedCpe(harness.url)  # no credentials
+    with structlog.testing.capture_logs() as logs:
+        replies = [await stranger.post(body) for body in GARBAGE]
+        bomb = await stranger.post(gzip.compress(b"<" * 10_000_000), headers={"content-encoding": "gzip"})
+    for reply in [*replies, bomb]:
+        assert reply.status == 401 and reply.header("www-authenticate").startswith("Digest ")
+    # Had any body been read, the garbage would have been a 400 and the bomb a 413, each logged as refused.
+    assert not [entry for entry in logs if entry["event"] == "request refused"]
+    assert not {"http_400", "http_413"} & set(harness.resource.counters)
+    assert harness.store.history.sessions(device().key) == []
+    await stranger.close()
 
 
 @pytest_twisted.ensureDeferred

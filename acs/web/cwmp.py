@@ -1,9 +1,11 @@
 """The CPE-facing CWMP endpoint: a thin twisted.web adapter around acs.handler.
 
-Per POST: find the session (cookie, else TCP connection) → read the body within limits → parse → for an Inform,
-admit a new session (capacity, authentication, DeviceId binding, one session per device) → let the handler answer →
-serialize. Every refusal is an HTTP status with a short plain-text reason, logged once with device and reason; no
-traceback ever reaches a device.
+Per POST: find the session (cookie, else TCP connection) → with none, check capacity and authenticate first → read
+the body within limits → parse → for an Inform, admit a new session (DeviceId binding, one session per device) → let
+the handler answer → serialize. Authenticating before the body is touched means nothing an unauthenticated caller
+sends is ever decompressed or parsed, and the 401 that opens nearly every session costs no XML. Every refusal is an
+HTTP status with a short plain-text reason, logged once with device (when known) and reason; no traceback ever
+reaches a device.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from cwmp_models import codec
 from cwmp_models import messages as m
 from cwmp_models.envelope import Envelope
 
-from ..device_auth import DeviceAuthenticator
+from ..device_auth import DeviceAuthenticator, Identity
 from ..handler import ActiveSession, SessionHandler
 from .limits import BodyError, LimitedRequest, read_body
 from .registry import SessionRegistry
@@ -139,6 +141,14 @@ class CwmpResource(resource.Resource):
     def _render_post(self, request: server.Request) -> bytes:
         remote_ip = _peer_ip(request)
         active = self.registry.find(self._cookie(request), request.channel)
+        identity: Identity | None = None
+        if active is None:
+            # Only an Inform can open a session, and only an authenticated caller may open one: a stranger is
+            # answered here, before its body is decompressed or parsed.
+            gate = self._gate(request, remote_ip)
+            if isinstance(gate, bytes):
+                return gate
+            identity = gate
         try:
             body = read_body(request, max_decompressed=self.limits.max_decompressed_bytes)
         except BodyError as exc:
@@ -152,10 +162,16 @@ class CwmpResource(resource.Resource):
 
         if envelope is not None and isinstance(envelope.body, m.Inform):
             if active is not None:
-                # Some stacks start over with a new Inform mid-session: the old session is over.
+                # Some stacks start over with a new Inform mid-session: the old session is over, and the new one is
+                # admitted like any other.
                 self.handler.end(active, "superseded")
                 self.registry.remove(active)
-            admitted = self._admit(request, envelope, remote_ip)
+                gate = self._gate(request, remote_ip)
+                if isinstance(gate, bytes):
+                    return gate
+                identity = gate
+            assert identity is not None  # the gate ran: before parsing when there was no session, above otherwise
+            admitted = self._admit(request, envelope, remote_ip, identity)
             if isinstance(admitted, bytes):
                 return admitted
             active = admitted
@@ -175,13 +191,12 @@ class CwmpResource(resource.Resource):
         request.setHeader(b"soapaction", b"")
         return codec.serialize(answer)
 
-    def _admit(self, request: server.Request, envelope: Envelope, remote_ip: str) -> ActiveSession | bytes:
-        inform: m.Inform = envelope.body  # type: ignore[assignment]
-        device = inform.device_id.key
+    def _gate(self, request: server.Request, remote_ip: str) -> Identity | bytes:
+        """May a new session open at all, and who is asking? The identity, or the refusal to send (503 or 401)."""
         if not self.accepting:
-            return self._busy(request, "shutting down", device)
+            return self._busy(request, "shutting down", None, remote_ip)
         if len(self.registry) >= self.limits.max_sessions:
-            return self._busy(request, "session limit reached", device)
+            return self._busy(request, "session limit reached", None, remote_ip)
         is_tls = request.isSecure()
         outcome = self.authenticator.authenticate(
             "POST", request.uri.decode("utf-8", "surrogateescape"), _header(request, b"authorization"),
@@ -190,30 +205,37 @@ class CwmpResource(resource.Resource):
         if outcome.identity is None:
             if outcome.attempted:
                 self._count("auth_failed")
-                self.log.warning("authentication failed", device_id=device, ip=remote_ip, reason=outcome.reason)
+                self.log.warning("authentication failed", ip=remote_ip, reason=outcome.reason)
             for value in self.authenticator.challenge(is_tls=is_tls, stale=outcome.stale):
                 request.responseHeaders.addRawHeader(b"www-authenticate", value.encode("utf-8"))
             return self._plain(request, 401, "authentication required")
-        admission = self.authenticator.admit(outcome.identity, inform.device_id, remote_ip=remote_ip)
+        return outcome.identity
+
+    def _admit(
+        self, request: server.Request, envelope: Envelope, remote_ip: str, identity: Identity
+    ) -> ActiveSession | bytes:
+        inform: m.Inform = envelope.body  # type: ignore[assignment]
+        device = inform.device_id.key
+        admission = self.authenticator.admit(identity, inform.device_id, remote_ip=remote_ip)
         if not admission.ok:
             self._count("admission_refused")
             self.log.warning("session refused", device_id=device, ip=remote_ip, reason=admission.reason)
             return self._plain(request, 403, admission.reason)
         if self.registry.device_session(device) is not None:
-            return self._busy(request, "a session with this device is already open", device)
-        active = self.handler.new_session(remote_ip=remote_ip, identity_kind=outcome.identity.kind)
+            return self._busy(request, "a session with this device is already open", device, remote_ip)
+        active = self.handler.new_session(remote_ip=remote_ip, identity_kind=identity.kind)
         cookie = self.registry.add(active, request.channel)
         self.registry.bind_device(active, device)
-        request.addCookie(COOKIE, cookie.encode("ascii"), path=b"/", httpOnly=True, secure=is_tls)
+        request.addCookie(COOKIE, cookie.encode("ascii"), path=b"/", httpOnly=True, secure=request.isSecure())
         return active
 
     # ---- refusals ---------------------------------------------------------------------------------------------------
 
-    def _busy(self, request: server.Request, reason: str, device: str) -> bytes:
+    def _busy(self, request: server.Request, reason: str, device: str | None, remote_ip: str) -> bytes:
         retry_after = self._rng.randint(self.limits.retry_after_min, self.limits.retry_after_max)
         request.setHeader(b"retry-after", str(retry_after).encode())
         self._count("busy")
-        self.log.info("busy", device_id=device, reason=reason, retry_after=retry_after)
+        self.log.info("busy", device_id=device, ip=remote_ip, reason=reason, retry_after=retry_after)
         return self._plain(request, 503, reason)
 
     def _refuse(
