@@ -74,7 +74,13 @@ def mask_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) ->
     return {key: MASK if is_secret_name(key) else _masked(value) for key, value in event_dict.items()}
 
 
+# Nearly every logged value is one of these; they are returned before the (slow, ABC-based) Mapping check.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _masked(value: Any) -> Any:
+    if value.__class__ in _PLAIN:
+        return value
     if isinstance(value, Mapping):
         return {key: MASK if isinstance(key, str) and is_secret_name(key) else _masked(v) for key, v in value.items()}
     if isinstance(value, (list, tuple)):
