@@ -145,6 +145,20 @@ def parse_datetime(text: str) -> datetime:
 
 def format_datetime(value: datetime) -> str:
     """The canonical form we emit: seconds always, a fraction only when non-zero, ``Z`` for UTC."""
+    # What nearly every value is — whole seconds, UTC or a whole-minute offset or none — is what the C isoformat()
+    # writes already, but for "Z"; the rest takes the general path.
+    if not value.microsecond:
+        offset = value.utcoffset()
+        if offset is None:
+            return value.isoformat()
+        if not offset:
+            return value.isoformat()[:-6] + "Z"
+        if not offset.seconds % 60 and not offset.microseconds:
+            return value.isoformat()
+    return _format_datetime_general(value)
+
+
+def _format_datetime_general(value: datetime) -> str:
     text = f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
     if value.microsecond:
         text += f".{value.microsecond:06d}".rstrip("0")

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cwmp_models.types import (
+    _format_datetime_general,
     UNKNOWN_TIME,
     VALUE_FORMATTERS,
     VALUE_PARSERS,
@@ -151,6 +154,26 @@ def test_format_datetime_canonical_form(value, text):
     assert format_datetime(value) == text
     parsed = parse_datetime(text)
     assert parsed == value and parsed.utcoffset() == value.utcoffset()
+
+
+def test_format_datetime_fast_path_writes_what_the_general_path_writes():
+    zones = st.one_of(
+        st.none(),
+        st.just(UTC),
+        st.timedeltas(min_value=-timedelta(hours=23, minutes=59), max_value=timedelta(hours=23, minutes=59)).map(
+            timezone
+        ),
+        st.integers(-23 * 60 - 59, 23 * 60 + 59).map(lambda minutes: offset(minutes=minutes)),
+    )
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.datetimes(timezones=zones), st.booleans())
+    def check(value, whole_seconds):
+        if whole_seconds:
+            value = value.replace(microsecond=0)
+        assert format_datetime(value) == _format_datetime_general(value)
+
+    check()
 
 
 def test_the_unknown_time():
