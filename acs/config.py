@@ -442,8 +442,10 @@ class StunConfig:
 
 @dataclass(frozen=True)
 class ApiConfig:
-    listen: str = setting("127.0.0.1:7550", LISTENER, "management REST API address; keep it on loopback")
-    token_file: str = setting("", Path(), "file holding the API bearer token: path or credential:NAME")
+    # Reserved for the management REST API, which is not served yet: checked now so that configurations written today
+    # (and the loopback advice) stay valid when it is.
+    listen: str = setting("127.0.0.1:7550", LISTENER, "management REST API address (reserved: not served yet)")
+    token_file: str = setting("", Path(), "API bearer token file (reserved: not served yet)")
 
 
 @dataclass(frozen=True)
