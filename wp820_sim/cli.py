@@ -59,39 +59,9 @@ def main() -> None:
 @click.option("--first-index", type=click.IntRange(min=0), default=0, show_default=True,
               help="Index of the first phone (to run disjoint fleets side by side).")
 @click.option("--log-level", type=click.Choice(_LEVELS), default="warning", show_default=True)
-def run(
-    acs_url: str,
-    ca_file: str | None,
-    phones: int,
-    state_dir: str,
-    credentials_file: str | None,
-    bootstrap_user: str | None,
-    bootstrap_password_file: str | None,
-    quirks_spec: str,
-    nat: bool,
-    stun_server: str | None,
-    ramp: float,
-    periodic_interval: int | None,
-    control_address: str | None,
-    first_index: int,
-    log_level: str,
-) -> None:
+def run(control_address: str | None, log_level: str, **fleet_options: Any) -> None:
     """Run a fleet of phones until interrupted."""
-    config = _fleet_config(
-        acs_url=acs_url,
-        ca_file=ca_file,
-        phones=phones,
-        state_dir=state_dir,
-        credentials_file=credentials_file,
-        bootstrap_user=bootstrap_user,
-        bootstrap_password_file=bootstrap_password_file,
-        quirks_spec=quirks_spec,
-        nat=nat,
-        stun_server=stun_server,
-        ramp=ramp,
-        periodic_interval=periodic_interval,
-        first_index=first_index,
-    )
+    config = _fleet_config(**fleet_options)  # the remaining options are exactly _fleet_config's parameters
     if control_address is not None:
         try:
             parse_address(control_address)
