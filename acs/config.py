@@ -137,8 +137,21 @@ class Boolean:
         return "true" if value else "false"
 
 
+class _StringKind:
+    """A kind whose values are strings: written as TOML strings, read from the environment as they are."""
+
+    def from_toml(self, value: object) -> str:
+        raise NotImplementedError
+
+    def from_text(self, text: str) -> str:
+        return self.from_toml(text)
+
+    def to_toml(self, value: str) -> str:
+        return toml_string(value)
+
+
 @dataclass(frozen=True)
-class Text:
+class Text(_StringKind):
     """A string, optionally restricted by ``accepts`` (described by ``expect``). Empty means unset unless forbidden."""
 
     expect: str = "a string"
@@ -156,15 +169,9 @@ class Text:
             raise _Rejected(f"must be {self.expect}", value)
         return value
 
-    def from_text(self, text: str) -> str:
-        return self.from_toml(text)
-
-    def to_toml(self, value: str) -> str:
-        return toml_string(value)
-
 
 @dataclass(frozen=True)
-class Choice:
+class Choice(_StringKind):
     options: tuple[str, ...]
 
     @property
@@ -179,12 +186,9 @@ class Choice:
     def from_text(self, text: str) -> str:
         return self.from_toml(text.strip())
 
-    def to_toml(self, value: str) -> str:
-        return toml_string(value)
-
 
 @dataclass(frozen=True)
-class Path:
+class Path(_StringKind):
     """A file path, or ``credential:NAME`` for the file NAME in ``$CREDENTIALS_DIRECTORY``. Empty means unset.
 
     ``must_exist`` paths are files the server reads at start; a missing one is reported against its key.
@@ -206,12 +210,6 @@ class Path:
             if not self.allow_credential or not _is_credential_name(name):
                 raise _Rejected(f"must be {self.expect}", value)
         return value
-
-    def from_text(self, text: str) -> str:
-        return self.from_toml(text)
-
-    def to_toml(self, value: str) -> str:
-        return toml_string(value)
 
     def resolve(self, value: str, env: Mapping[str, str]) -> str:
         if value == "":
