@@ -249,17 +249,19 @@ class FileService:
                     raise TransferError("download has no content")
                 # Opened inside the transaction: if the seal does not open, the transfer stays offered.
                 content = self._open_content(record, sealed)
-                self.store.audit.record(
-                    f"remote:{remote_ip or '?'}", "file-served", device_id=record.device_id,
-                    detail={"transfer": record.id, "command": record.command_key, "size": len(content),
-                            "remote_ip": remote_ip},
-                )
+                self._audit_transfer("file-served", record, len(content), remote_ip)
         if gone is not None:
             raise TransferGone(gone)
         self.log.info(
             "file served", device_id=record.device_id, transfer=record.id, command=record.command_key, ip=remote_ip
         )
         return content
+
+    def _audit_transfer(self, action: str, record: TransferRecord, size: int, remote_ip: str | None) -> None:
+        self.store.audit.record(
+            f"remote:{remote_ip or '?'}", action, device_id=record.device_id,
+            detail={"transfer": record.id, "command": record.command_key, "size": size, "remote_ip": remote_ip},
+        )
 
     def receive(self, record: TransferRecord, content: bytes, *, remote_ip: str | None) -> TransferRecord:
         """Accept an upload, once; durable before the hook sees it and before the device gets its answer."""
@@ -276,11 +278,7 @@ class FileService:
                     record.id, sealed, size=len(content), now=now, remote_ip=remote_ip
                 ):
                     raise TransferError("upload could not be stored")
-                self.store.audit.record(
-                    f"remote:{remote_ip or '?'}", "file-received", device_id=record.device_id,
-                    detail={"transfer": record.id, "command": record.command_key, "size": len(content),
-                            "remote_ip": remote_ip},
-                )
+                self._audit_transfer("file-received", record, len(content), remote_ip)
         if gone is not None:
             raise TransferGone(gone)
         received = self.store.transfers.get(record.id)
