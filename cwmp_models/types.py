@@ -207,29 +207,6 @@ VALUE_PARSERS: dict[XsdType, Callable[[str], CwmpValue]] = {
 }
 
 
-def _int_reader(xsd_type: XsdType) -> Callable[[str], CwmpValue]:
-    low, high = _INT_RANGES[xsd_type]
-
-    def read_int(text: str) -> CwmpValue:
-        try:
-            number = int(text)
-        except ValueError:
-            return text
-        return number if low <= number <= high else text
-
-    return read_int
-
-
-def _read_bool(text: str) -> CwmpValue:
-    found = _BOOLEANS.get(text)
-    if found is not None:
-        return found
-    try:
-        return parse_bool(text)
-    except ValueError:
-        return text
-
-
 def _lenient_reader(parse: Callable[[str], CwmpValue]) -> Callable[[str], CwmpValue]:
     def read(text: str) -> CwmpValue:
         try:
@@ -244,12 +221,7 @@ def _lenient_reader(parse: Callable[[str], CwmpValue]) -> Callable[[str], CwmpVa
 # not fit its declared type (we keep what was sent rather than lose it). None for strings, which need no reading.
 # They never raise, which keeps exception handling out of the hot loop of every Inform and GetParameterValuesResponse.
 VALUE_READERS: dict[XsdType, Callable[[str], CwmpValue] | None] = {
-    XsdType.STRING: None,
-    **{xsd_type: _int_reader(xsd_type) for xsd_type in _INT_RANGES},
-    XsdType.BOOLEAN: _read_bool,
-    XsdType.DATETIME: _lenient_reader(parse_datetime),
-    XsdType.BASE64: _lenient_reader(_parse_base64),
-    XsdType.HEXBINARY: _lenient_reader(_parse_hex_binary),
+    xsd_type: None if xsd_type is XsdType.STRING else _lenient_reader(parse) for xsd_type, parse in VALUE_PARSERS.items()
 }
 
 
