@@ -163,14 +163,9 @@ class CwmpResource(resource.Resource):
         if envelope is not None and isinstance(envelope.body, m.Inform):
             if active is not None:
                 # Some stacks start over with a new Inform mid-session: the old session is over, and the new one is
-                # admitted like any other.
+                # admitted like any other (through the gate, which it has not passed yet).
                 self.handler.end(active, "superseded")
                 self.registry.remove(active)
-                gate = self._gate(request, remote_ip)
-                if isinstance(gate, bytes):
-                    return gate
-                identity = gate
-            assert identity is not None  # the gate ran: before parsing when there was no session, above otherwise
             admitted = self._admit(request, envelope, remote_ip, identity)
             if isinstance(admitted, bytes):
                 return admitted
@@ -212,8 +207,14 @@ class CwmpResource(resource.Resource):
         return outcome.identity
 
     def _admit(
-        self, request: server.Request, envelope: Envelope, remote_ip: str, identity: Identity
+        self, request: server.Request, envelope: Envelope, remote_ip: str, identity: Identity | None
     ) -> ActiveSession | bytes:
+        """Open a session for this Inform; ``identity`` is None when the request has not been through the gate."""
+        if identity is None:
+            gate = self._gate(request, remote_ip)
+            if isinstance(gate, bytes):
+                return gate
+            identity = gate
         inform: m.Inform = envelope.body  # type: ignore[assignment]
         device = inform.device_id.key
         admission = self.authenticator.admit(identity, inform.device_id, remote_ip=remote_ip)
