@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cwmp_models import codec  # noqa: E402
 from cwmp_models import messages as m  # noqa: E402
-from cwmp_models.envelope import NS_CWMP_1_0, Envelope  # noqa: E402
+from cwmp_models.envelope import NS_CWMP_1_0, NS_XSI, Envelope  # noqa: E402
 from cwmp_models.types import VALUE_READERS, XsdType, parse_datetime  # noqa: E402
 
 TARGET_RATIO = 0.5
@@ -103,7 +103,7 @@ def get_parameter_values_response_envelope() -> Envelope:
     return Envelope(m.GetParameterValuesResponse(parameters(60)), id="acs-17", namespace=NS_CWMP_1_0)
 
 
-_XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+_XSI_TYPE = f"{{{NS_XSI}}}type"
 _READERS = {f"xsd:{value_type.wire_name}": (value_type, VALUE_READERS[value_type]) for value_type in XsdType}
 
 
