@@ -221,7 +221,8 @@ def _lenient_reader(parse: Callable[[str], CwmpValue]) -> Callable[[str], CwmpVa
 # not fit its declared type (we keep what was sent rather than lose it). None for strings, which need no reading.
 # They never raise, which keeps exception handling out of the hot loop of every Inform and GetParameterValuesResponse.
 VALUE_READERS: dict[XsdType, Callable[[str], CwmpValue] | None] = {
-    xsd_type: None if xsd_type is XsdType.STRING else _lenient_reader(parse) for xsd_type, parse in VALUE_PARSERS.items()
+    xsd_type: None if xsd_type is XsdType.STRING else _lenient_reader(parse)
+    for xsd_type, parse in VALUE_PARSERS.items()
 }
 
 
