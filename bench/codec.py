@@ -5,8 +5,8 @@ Run by hand from the repository root (not part of the test suite):
     .venv/bin/python bench/codec.py [--number N] [--repeat R] [--breakdown]
 
 Two messages, each a realistic WP820 exchange: an Inform with 20 parameters and a GetParameterValuesResponse with 60.
-For each, three timings against their floors, best of R repeats of N calls (``timeit``, in process CPU time), each codec run alternating with
-its floor run:
+For each, three timings against their floors, best of R repeats of N calls (``timeit``, in process CPU time), each
+run alternating with its floor run:
 
 * parse: ``codec.parse(data)``; its floor is a bare ``lxml.etree.fromstring(data)`` of the same bytes (a tree, no
   decoding, no checks);
